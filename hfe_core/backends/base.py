@@ -1,0 +1,96 @@
+"""The backend boundary: what a mode implements, and nothing more.
+
+The :class:`~hfe_core.embedder.Embedder` owns validation, prompts, truncation,
+batching, progress, Matryoshka truncation, statistics and error handling. A
+backend only says how to embed one batch and what it knows about its model:
+
+=======================  ===================================================
+``embed_batch``          required: embed a list of texts with a prompt
+``aembed_batch``         async twin; the default runs ``embed_batch`` in a thread
+``dimension``            required: the model's native embedding dimension
+``max_input_tokens``     the model's limit per input, or ``None`` if unknown
+``saved_prompt``         the prompt the model carries for queries or documents
+``token_spans``          character spans of each text's tokens (for truncation)
+``prompt_overhead``      tokens a prompt and the special tokens add to an input
+``work_batch_size``      how many texts one ``embed_batch`` call should get
+``max_concurrency``      how many ``aembed_batch`` calls may run at once
+``close``                release connections or other resources
+=======================  ===================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from hfe_core.config import EmbedderSettings, InputType
+from hfe_core.truncation import Span
+
+__all__ = ["Backend"]
+
+
+class Backend(ABC):
+    """Base class of the mode backends (local, tei, endpoint).
+
+    Args:
+        settings: resolved settings; the backend must not read the environment.
+    """
+
+    #: The value of ``mode`` this backend serves.
+    mode: ClassVar[str]
+    #: How many ``aembed_batch`` calls the embedder runs at once.
+    max_concurrency: int = 1
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def embed_batch(
+        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+    ) -> npt.NDArray[np.float32]:
+        """Embed ``texts`` (already validated and truncated) with ``prompt`` put before each.
+
+        Returns:
+            A ``(len(texts), dimension)`` float32 array, normalized when the settings say so.
+        """
+
+    async def aembed_batch(
+        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+    ) -> npt.NDArray[np.float32]:
+        """Async twin of :meth:`embed_batch`; by default it runs it in a worker thread."""
+        return await asyncio.to_thread(
+            self.embed_batch, texts, input_type=input_type, prompt=prompt, batch_size=batch_size
+        )
+
+    @property
+    @abstractmethod
+    def dimension(self) -> int:
+        """The model's native embedding dimension."""
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        """The model's limit per input in tokens (prompt and special tokens included)."""
+        return None
+
+    def saved_prompt(self, input_type: InputType) -> str | None:
+        """The prompt the model itself carries for ``input_type``, if any."""
+        return None
+
+    def token_spans(self, texts: list[str]) -> list[list[Span]]:
+        """Character spans of the tokens of each text, without special tokens."""
+        raise NotImplementedError(f"the {self.mode} backend cannot tokenize")
+
+    def prompt_overhead(self, prompt: str) -> int:
+        """Tokens that ``prompt`` and the special tokens add to every input."""
+        return 0
+
+    def work_batch_size(self, batch_size: int) -> int:
+        """How many texts one :meth:`embed_batch` call should receive."""
+        return batch_size
+
+    def close(self) -> None:
+        """Release resources (connections, pools). The default has none."""

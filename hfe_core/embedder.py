@@ -1,0 +1,390 @@
+"""The facade both adapters call: :class:`Embedder`, with sync and async twins over one pipeline.
+
+Pipeline of every call, whatever the mode::
+
+    validate -> resolve prompt -> plan truncation -> batches -> backend -> merge windows
+             -> Matryoshka dimensions -> statistics (and an INFO line when inputs were cut)
+
+Planning, merging and error handling are shared; only the loop that runs the
+batches has a sync and an async shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from tqdm.auto import tqdm
+
+from hfe_core.backends import Backend, create_backend
+from hfe_core.config import EmbedderSettings, InputType, Truncation
+from hfe_core.dimensions import check_expected_dimension, truncate_dimensions
+from hfe_core.errors import ConfigurationError, EmbeddingError, HfeError
+from hfe_core.prompts import resolve_prompt
+from hfe_core.truncation import TruncationPlan, combine_windows, plan_truncation
+from hfe_core.validation import validate_text, validate_texts
+
+__all__ = ["Embedder", "EmbeddingResult", "EmbeddingStats"]
+
+logger = logging.getLogger("hfe")
+
+MemoryAction = Literal["add", "update", "search"]
+_Outcome = tuple[list["npt.NDArray[np.float32] | None"], dict[int, BaseException]]
+
+
+@dataclass
+class EmbeddingStats:
+    """What one call did.
+
+    Attributes:
+        input_type: ``"query"`` or ``"document"``.
+        inputs: number of inputs.
+        texts_embedded: texts sent to the model (more than inputs when chunking).
+        batches: calls made to the backend.
+        truncated: inputs cut to the model's limit.
+        chunked: inputs split into windows and averaged.
+        seconds: wall time of the call.
+    """
+
+    input_type: InputType
+    inputs: int = 0
+    texts_embedded: int = 0
+    batches: int = 0
+    truncated: int = 0
+    chunked: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class EmbeddingResult:
+    """Embeddings of one call, as a ``(n, dimension)`` float32 array, with statistics."""
+
+    embeddings: npt.NDArray[np.float32]
+    stats: EmbeddingStats
+
+    def tolist(self) -> list[list[float]]:
+        """The embeddings as lists of Python floats (what LangChain and LlamaIndex expect)."""
+        return self.embeddings.tolist()  # type: ignore[no-any-return]
+
+
+@dataclass
+class _Job:
+    items: list[str]
+    input_type: InputType
+    prompt: str
+    plan: TruncationPlan
+    batch_size: int
+    show_progress: bool
+    started: float
+    batches: list[tuple[int, int]] = field(default_factory=list)
+
+
+class Embedder:
+    """Embeds texts in any mode; the object LangChain and LlamaIndex adapters delegate to.
+
+    Args:
+        settings: an :class:`~hfe_core.config.EmbedderSettings` (or an adapter, which is one).
+        **kwargs: settings as keyword arguments, when ``settings`` is not given.
+
+    Example:
+        >>> embedder = Embedder(model="sentence-transformers/all-MiniLM-L6-v2")
+        >>> vectors = embedder.embed_documents(["Paris is in France.", "Bern is in Switzerland."])
+        >>> query = embedder.embed_query("Where is Paris?")
+        >>> embedder.dimension
+        384
+
+    Nothing is loaded or connected until the first embedding or ``dimension``.
+    Pickling an embedder carries its settings only (never the model, never the token).
+    """
+
+    def __init__(self, settings: EmbedderSettings | None = None, /, **kwargs: Any) -> None:
+        if settings is not None and kwargs:
+            raise ConfigurationError("Pass either a settings object or keyword settings, not both.")
+        resolved = settings.snapshot() if settings is not None else EmbedderSettings(**kwargs)
+        self._settings = resolved
+        self._backend: Backend = create_backend(resolved)
+        self._dimension_checked = False
+        self.last_stats: EmbeddingStats | None = None
+
+    # -- introspection ------------------------------------------------------------------
+    @property
+    def settings(self) -> EmbedderSettings:
+        """The resolved settings (read-only by convention)."""
+        return self._settings
+
+    @property
+    def backend(self) -> Backend:
+        """The mode backend."""
+        return self._backend
+
+    @property
+    def dimension(self) -> int:
+        """Dimension of the returned embeddings (``dimensions`` when set, else the model's)."""
+        native = self._backend.dimension
+        dimension = self._settings.dimensions or native
+        if self._settings.dimensions and self._settings.dimensions > native:
+            raise ConfigurationError(
+                f"dimensions={self._settings.dimensions} is larger than the model's embedding "
+                f"dimension {native}; choose dimensions <= {native} or leave it unset."
+            )
+        if not self._dimension_checked:
+            check_expected_dimension(self._settings.expected_dimension, dimension, model=self._settings.model)
+            self._dimension_checked = True
+        return dimension
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        """The model's limit per input in tokens, when known."""
+        return self._backend.max_input_tokens
+
+    def prompt(self, input_type: InputType) -> str:
+        """The prompt put before inputs of ``input_type`` ('' for none); see :mod:`hfe_core.prompts`."""
+        explicit = self._settings.query_prompt if input_type == "query" else self._settings.document_prompt
+        return resolve_prompt(
+            input_type=input_type,
+            explicit=explicit,
+            saved=None if explicit is not None else self._backend.saved_prompt(input_type),
+            model=self._settings.model,
+        )
+
+    def __repr__(self) -> str:
+        s = self._settings
+        return f"Embedder(mode={s.mode!r}, model={s.model!r}, url={s.url!r}, device={s.device!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Embedder, (self._settings,))
+
+    def close(self) -> None:
+        """Release the backend's resources (connections); loaded models stay cached."""
+        self._backend.close()
+
+    # -- the pipeline ---------------------------------------------------------------------
+    def _prepare(
+        self,
+        texts: Sequence[str],
+        input_type: InputType,
+        truncation: Truncation | None,
+        batch_size: int | None,
+        show_progress: bool | None,
+    ) -> _Job:
+        started = time.perf_counter()
+        items = validate_texts(texts)
+        if input_type not in ("query", "document"):
+            raise ConfigurationError(f"input_type={input_type!r}: use 'query' or 'document'.")
+        size = batch_size or self._settings.batch_size or 1
+        job = _Job(items, input_type, "", TruncationPlan([], [], []), size,
+                   bool(self._settings.show_progress if show_progress is None else show_progress), started)
+        if not items:
+            return job
+        if self._settings.expected_dimension is not None or self._settings.dimensions is not None:
+            _ = self.dimension
+        job.prompt = self.prompt(input_type)
+        backend = self._backend
+        policy = truncation or self._settings.truncation or "truncate"
+        max_tokens = backend.max_input_tokens
+        job.plan = plan_truncation(
+            items,
+            policy=policy,
+            max_tokens=max_tokens,
+            overhead=backend.prompt_overhead(job.prompt) if max_tokens else 0,
+            spans=backend.token_spans,
+        )
+        step = backend.work_batch_size(size)
+        total = len(job.plan.texts)
+        job.batches = [(start, min(start + step, total)) for start in range(0, total, step)]
+        return job
+
+    def _finish(self, job: _Job, outcome: _Outcome) -> EmbeddingResult:
+        parts, errors = outcome
+        stats = EmbeddingStats(
+            input_type=job.input_type,
+            inputs=len(job.items),
+            texts_embedded=len(job.plan.texts),
+            batches=len(job.batches),
+            truncated=len(job.plan.truncated),
+            chunked=len(job.plan.chunked),
+        )
+        failed = [number for number, part in enumerate(parts) if part is None]
+        if failed:
+            self._raise_partial(job, parts, [errors[number] for number in failed])
+        if parts:
+            vectors = np.concatenate([part for part in parts if part is not None])
+        else:
+            vectors = np.zeros((0, 0), dtype=np.float32)
+        vectors = combine_windows(vectors, job.plan, len(job.items), normalize=self._settings.normalize)
+        vectors = truncate_dimensions(vectors, self._settings.dimensions, normalize=self._settings.normalize)
+        stats.seconds = time.perf_counter() - job.started
+        self.last_stats = stats
+        if stats.truncated or stats.chunked:
+            what = "truncated" if stats.truncated else "chunked and averaged"
+            logger.info(
+                "hfe: %d of %d inputs were longer than %s tokens and were %s (truncation policy).",
+                stats.truncated or stats.chunked, stats.inputs, self._backend.max_input_tokens, what,
+            )
+        logger.debug("hfe: %s", stats)
+        return EmbeddingResult(vectors, stats)
+
+    def _raise_partial(
+        self, job: _Job, parts: list[npt.NDArray[np.float32] | None], errors: list[BaseException]
+    ) -> None:
+        done_rows: dict[int, npt.NDArray[np.float32]] = {}
+        for (start, _end), part in zip(job.batches, parts, strict=True):
+            if part is not None:
+                for offset, row in enumerate(part):
+                    done_rows[start + offset] = row
+        windows: dict[int, list[int]] = {}
+        for row, owner in enumerate(job.plan.owners):
+            windows.setdefault(owner, []).append(row)
+        partial: list[list[float] | None] = []
+        failed_inputs: list[int] = []
+        for index in range(len(job.items)):
+            rows = windows[index]
+            if all(row in done_rows for row in rows):
+                stacked = np.stack([done_rows[row] for row in rows])
+                sub = TruncationPlan([""] * len(rows), [0] * len(rows), [job.plan.weights[r] for r in rows],
+                                     chunked=[0] if len(rows) > 1 else [])
+                vector = combine_windows(stacked, sub, 1, normalize=self._settings.normalize)
+                vector = truncate_dimensions(vector, self._settings.dimensions, normalize=self._settings.normalize)
+                partial.append(vector[0].tolist())
+            else:
+                partial.append(None)
+                failed_inputs.append(index)
+        first = errors[0]
+        raise EmbeddingError(
+            f"{len(failed_inputs)} of {len(job.items)} inputs could not be embedded "
+            f"({len(errors)} of {len(job.batches)} batches failed; first error: "
+            f"{type(first).__name__}: {first}). The embeddings of the "
+            "other inputs are kept in .partial_embeddings; retry the inputs in .failed_indices.",
+            failed_indices=failed_inputs,
+            partial_embeddings=partial,
+        ) from first
+
+    def _run_sync(self, job: _Job) -> _Outcome:
+        errors: dict[int, BaseException] = {}
+        parts: list[npt.NDArray[np.float32] | None] = []
+        with tqdm(total=len(job.plan.texts), disable=not job.show_progress, unit="text",
+                  desc="Embedding") as bar:
+            for number, (start, end) in enumerate(job.batches):
+                try:
+                    parts.append(self._backend.embed_batch(
+                        job.plan.texts[start:end], input_type=job.input_type, prompt=job.prompt,
+                        batch_size=job.batch_size,
+                    ))
+                except HfeError as exc:
+                    if not isinstance(exc, EmbeddingError):
+                        raise
+                    errors[number] = exc
+                    parts.append(None)
+                except Exception as exc:  # noqa: BLE001 - kept and re-raised with partial results
+                    errors[number] = exc
+                    parts.append(None)
+                bar.update(end - start)
+        return parts, errors
+
+    async def _run_async(self, job: _Job) -> _Outcome:
+        errors: dict[int, BaseException] = {}
+        parts: list[npt.NDArray[np.float32] | None] = [None] * len(job.batches)
+        limit = asyncio.Semaphore(max(1, self._backend.max_concurrency))
+        bar = tqdm(total=len(job.plan.texts), disable=not job.show_progress, unit="text", desc="Embedding")
+
+        async def run(number: int, start: int, end: int) -> None:
+            async with limit:
+                try:
+                    parts[number] = await self._backend.aembed_batch(
+                        job.plan.texts[start:end], input_type=job.input_type, prompt=job.prompt,
+                        batch_size=job.batch_size,
+                    )
+                except HfeError as exc:
+                    if not isinstance(exc, EmbeddingError):
+                        raise
+                    errors[number] = exc
+                except Exception as exc:  # noqa: BLE001 - kept and re-raised with partial results
+                    errors[number] = exc
+                bar.update(end - start)
+
+        try:
+            await asyncio.gather(*(run(number, start, end) for number, (start, end) in enumerate(job.batches)))
+        finally:
+            bar.close()
+        return parts, errors
+
+    # -- public API -----------------------------------------------------------------------
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        truncation: Truncation | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> EmbeddingResult:
+        """Embed ``texts`` and return the array with the call's statistics.
+
+        Args:
+            texts: the inputs, a list of strings.
+            input_type: ``"document"`` (default) or ``"query"``; selects the prompt.
+            truncation: per-call override of the truncation policy.
+            batch_size: per-call override of the batch size.
+            show_progress: per-call override of the progress bar.
+
+        Returns:
+            An :class:`EmbeddingResult` with a ``(len(texts), dimension)`` array.
+
+        Raises:
+            InputTypeError: ``texts`` is not a list of strings.
+            InputTooLongError: ``truncation="error"`` and inputs are too long.
+            EmbeddingError: some batches failed; the others' embeddings are attached.
+        """
+        job = self._prepare(texts, input_type, truncation, batch_size, show_progress)
+        return self._finish(job, self._run_sync(job) if job.items else ([], {}))
+
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        truncation: Truncation | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> EmbeddingResult:
+        """Async twin of :meth:`embed`; never blocks the event loop (local models run in a thread)."""
+        job = await asyncio.to_thread(self._prepare, texts, input_type, truncation, batch_size, show_progress)
+        return self._finish(job, await self._run_async(job) if job.items else ([], {}))
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed documents (document prompt) and return lists of floats."""
+        return self.embed(texts, input_type="document").tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query (query prompt) and return a list of floats."""
+        return self.embed([validate_text(text)], input_type="query").tolist()[0]
+
+    async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Async twin of :meth:`embed_documents`."""
+        return (await self.aembed(texts, input_type="document")).tolist()
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async twin of :meth:`embed_query`."""
+        return (await self.aembed([validate_text(text)], input_type="query")).tolist()[0]
+
+    def embed_memory(self, text: str, memory_action: MemoryAction | None = None) -> list[float]:
+        """Embed one text the way mem0 asks: ``"search"`` as a query, ``"add"``/``"update"`` as a document.
+
+        Args:
+            text: the memory or the search query.
+            memory_action: mem0's ``memory_action``; ``None`` means a document.
+
+        Returns:
+            The embedding.
+        """
+        if memory_action not in (None, "add", "update", "search"):
+            raise ConfigurationError(f"memory_action={memory_action!r}: use 'add', 'update' or 'search'.")
+        if memory_action == "search":
+            return self.embed_query(text)
+        return self.embed([validate_text(text)], input_type="document").tolist()[0]

@@ -1,0 +1,172 @@
+"""The one exception tree of hfe.
+
+Every error hfe raises derives from :class:`HfeError` and, where a builtin
+carries the same meaning, from that builtin too, so generic handlers
+(``except ValueError``, ``except ImportError``, ``except TimeoutError``) keep
+working::
+
+    HfeError(Exception)
+    ├── ConfigurationError(ValueError)        bad or conflicting settings
+    │   ├── ModeNotAvailableError             a mode this release does not ship yet
+    │   └── DimensionMismatchError            configured dimension != the model's
+    ├── InvalidInputError(ValueError)         an input the caller must fix; .indices
+    │   ├── InputTypeError(TypeError)         a str where a list belongs, None, bytes, numbers
+    │   └── InputTooLongError                 truncation="error" and an input is over the limit
+    ├── BackendUnavailableError(ImportError)  an optional dependency is missing (names the extra)
+    ├── ModelLoadError(OSError)               the model cannot be found or loaded
+    ├── EmbeddingError(RuntimeError)          embedding failed part-way; keeps what was computed
+    │   └── EmbeddingRequestError             a server answered with an error (.status_code, ...)
+    ├── EmbeddingTimeoutError(TimeoutError)   a request or a wait ran out of time
+    └── ResponseFormatError(ValueError)       a server answered with something that is not embeddings
+
+Each message says what happened and what to do next. Errors raised while a
+call is under way carry everything that was already computed
+(:attr:`EmbeddingError.partial_embeddings`), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "DimensionMismatchError",
+    "EmbeddingError",
+    "EmbeddingRequestError",
+    "EmbeddingTimeoutError",
+    "HfeError",
+    "InputTooLongError",
+    "InputTypeError",
+    "InvalidInputError",
+    "ModeNotAvailableError",
+    "ModelLoadError",
+    "ResponseFormatError",
+]
+
+
+class HfeError(Exception):
+    """Base class of every error raised by hfe."""
+
+
+class ConfigurationError(HfeError, ValueError):
+    """A setting is missing, malformed or conflicts with another one."""
+
+
+class ModeNotAvailableError(ConfigurationError):
+    """The requested mode (``tei`` or ``endpoint``) is not shipped in this release."""
+
+
+class DimensionMismatchError(ConfigurationError):
+    """A configured dimension (mem0 ``embedding_dims``, embedchain ``vector_dimension``) disagrees.
+
+    Attributes:
+        expected: the dimension the configuration asked for.
+        actual: the dimension the model actually produces.
+    """
+
+    def __init__(self, message: str, *, expected: int, actual: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class InvalidInputError(HfeError, ValueError):
+    """One or more inputs cannot be embedded as given.
+
+    Attributes:
+        indices: positions of the offending inputs in the list the caller passed.
+    """
+
+    def __init__(self, message: str, *, indices: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.indices: list[int] = list(indices)
+
+
+class InputTypeError(InvalidInputError, TypeError):
+    """An input has the wrong type: a ``str`` where a list belongs, ``None``, bytes, a number."""
+
+
+class InputTooLongError(InvalidInputError):
+    """An input is longer than the model accepts and the truncation policy is ``"error"``.
+
+    Attributes:
+        token_counts: token count (special tokens and prompt included) of each offending input,
+            in the order of :attr:`indices`.
+        max_tokens: the model's limit.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        indices: Sequence[int],
+        token_counts: Sequence[int],
+        max_tokens: int,
+    ) -> None:
+        super().__init__(message, indices=indices)
+        self.token_counts: list[int] = list(token_counts)
+        self.max_tokens = max_tokens
+
+
+class BackendUnavailableError(HfeError, ImportError):
+    """An optional dependency a mode needs is not installed; the message names the extra."""
+
+
+class ModelLoadError(HfeError, OSError):
+    """The model could not be found or loaded (wrong id or path, offline, private without a token)."""
+
+
+class EmbeddingError(HfeError, RuntimeError):
+    """Embedding failed part-way through a call.
+
+    Nothing already computed is lost: :attr:`partial_embeddings` holds, in input
+    order, the vector of every input that was embedded and ``None`` for the others,
+    whose positions are listed in :attr:`failed_indices`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed_indices: Sequence[int] = (),
+        partial_embeddings: Sequence[list[float] | None] = (),
+    ) -> None:
+        super().__init__(message)
+        self.failed_indices: list[int] = list(failed_indices)
+        self.partial_embeddings: list[list[float] | None] = list(partial_embeddings)
+
+
+class EmbeddingRequestError(EmbeddingError):
+    """A server answered a request with an error status.
+
+    Attributes:
+        status_code: the HTTP status, when there was one.
+        server_message: the server's own error text.
+        request_id: the server's request id, to quote in a bug report.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        server_message: str | None = None,
+        request_id: str | None = None,
+        failed_indices: Sequence[int] = (),
+        partial_embeddings: Sequence[list[float] | None] = (),
+    ) -> None:
+        super().__init__(
+            message, failed_indices=failed_indices, partial_embeddings=partial_embeddings
+        )
+        self.status_code = status_code
+        self.server_message = server_message
+        self.request_id = request_id
+
+
+class EmbeddingTimeoutError(HfeError, TimeoutError):
+    """A request, or a wait for a server to become ready, ran out of time."""
+
+
+class ResponseFormatError(HfeError, ValueError):
+    """A server answered with a body that is not the embeddings that were asked for."""
