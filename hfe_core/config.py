@@ -37,8 +37,6 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
-    field_validator,
-    model_validator,
 )
 
 from hfe_core.auth import resolve_token
@@ -219,34 +217,15 @@ class EmbedderSettings(BaseModel):
 
     _token_source: str | None = PrivateAttr(default=None)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _one_token_name(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("token") is not None and data.get("api_key") is not None:
-            raise ConfigurationError(
-                "Both token= and api_key= were given; api_key is an alias of token. Pass only one."
-            )
-        if isinstance(data, Mapping) and data.get("model") is not None and data.get("model_name") is not None:
-            if data["model"] != data["model_name"]:
-                raise ConfigurationError(
-                    "Both model= and model_name= were given with different values; "
-                    "model_name is an alias of model. Pass only one."
-                )
-        return data
+    def __init__(self, /, **data: Any) -> None:
+        """Validate the settings and resolve unset ones (environment, then defaults)."""
+        _check_aliases(data)
+        super().__init__(**data)
 
-    @field_validator("url")
-    @classmethod
-    def _url_not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ConfigurationError(
-                "url is an empty string. Give the server's URL, or leave url out for local mode."
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _resolve(self) -> EmbedderSettings:
+    def model_post_init(self, context: Any, /) -> None:
+        """Resolve unset settings from the environment, then from defaults."""
+        super().model_post_init(context)
         resolve_settings(self, os.environ)
-        return self
 
     @property
     def token_source(self) -> str | None:
@@ -281,6 +260,19 @@ class EmbedderSettings(BaseModel):
     def settings_dict(self) -> dict[str, Any]:
         """The settings as plain data, without the token (safe to log or serialize)."""
         return {name: getattr(self, name) for name in EmbedderSettings.model_fields if name != "token"}
+
+
+def _check_aliases(data: Mapping[str, Any]) -> None:
+    if data.get("token") is not None and data.get("api_key") is not None:
+        raise ConfigurationError(
+            "Both token= and api_key= were given; api_key is an alias of token. Pass only one."
+        )
+    model, model_name = data.get("model"), data.get("model_name")
+    if model is not None and model_name is not None and model != model_name:
+        raise ConfigurationError(
+            "Both model= and model_name= were given with different values; "
+            "model_name is an alias of model. Pass only one."
+        )
 
 
 def _env_bool(name: str, raw: str) -> bool:
@@ -367,6 +359,10 @@ def resolve_settings(settings: EmbedderSettings, environ: Mapping[str, str]) -> 
     Raises:
         ConfigurationError: a value in the environment or the arguments is invalid or conflicting.
     """
+    if settings.url is not None and not settings.url.strip():
+        raise ConfigurationError(
+            "url is an empty string. Give the server's URL, or leave url out for local mode."
+        )
     _absorb_encode_kwargs(settings)
     _absorb_device(settings)
     for field, name in ENV_VARS.items():
