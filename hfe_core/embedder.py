@@ -178,8 +178,15 @@ class Embedder:
         if input_type not in ("query", "document"):
             raise ConfigurationError(f"input_type={input_type!r}: use 'query' or 'document'.")
         size = batch_size or self._settings.batch_size or 1
-        job = _Job(items, input_type, "", TruncationPlan([], [], []), size,
-                   bool(self._settings.show_progress if show_progress is None else show_progress), started)
+        job = _Job(
+            items,
+            input_type,
+            "",
+            TruncationPlan([], [], []),
+            size,
+            bool(self._settings.show_progress if show_progress is None else show_progress),
+            started,
+        )
         if not items:
             return job
         if self._settings.expected_dimension is not None or self._settings.dimensions is not None:
@@ -225,7 +232,10 @@ class Embedder:
             what = "truncated" if stats.truncated else "chunked and averaged"
             logger.info(
                 "hfe: %d of %d inputs were longer than %s tokens and were %s (truncation policy).",
-                stats.truncated or stats.chunked, stats.inputs, self._backend.max_input_tokens, what,
+                stats.truncated or stats.chunked,
+                stats.inputs,
+                self._backend.max_input_tokens,
+                what,
             )
         logger.debug("hfe: %s", stats)
         return EmbeddingResult(vectors, stats)
@@ -247,10 +257,16 @@ class Embedder:
             rows = windows[index]
             if all(row in done_rows for row in rows):
                 stacked = np.stack([done_rows[row] for row in rows])
-                sub = TruncationPlan([""] * len(rows), [0] * len(rows), [job.plan.weights[r] for r in rows],
-                                     chunked=[0] if len(rows) > 1 else [])
+                sub = TruncationPlan(
+                    [""] * len(rows),
+                    [0] * len(rows),
+                    [job.plan.weights[r] for r in rows],
+                    chunked=[0] if len(rows) > 1 else [],
+                )
                 vector = combine_windows(stacked, sub, 1, normalize=self._settings.normalize)
-                vector = truncate_dimensions(vector, self._settings.dimensions, normalize=self._settings.normalize)
+                vector = truncate_dimensions(
+                    vector, self._settings.dimensions, normalize=self._settings.normalize
+                )
                 partial.append(vector[0].tolist())
             else:
                 partial.append(None)
@@ -268,14 +284,19 @@ class Embedder:
     def _run_sync(self, job: _Job) -> _Outcome:
         errors: dict[int, BaseException] = {}
         parts: list[npt.NDArray[np.float32] | None] = []
-        with tqdm(total=len(job.plan.texts), disable=not job.show_progress, unit="text",
-                  desc="Embedding") as bar:
+        with tqdm(
+            total=len(job.plan.texts), disable=not job.show_progress, unit="text", desc="Embedding"
+        ) as bar:
             for number, (start, end) in enumerate(job.batches):
                 try:
-                    parts.append(self._backend.embed_batch(
-                        job.plan.texts[start:end], input_type=job.input_type, prompt=job.prompt,
-                        batch_size=job.batch_size,
-                    ))
+                    parts.append(
+                        self._backend.embed_batch(
+                            job.plan.texts[start:end],
+                            input_type=job.input_type,
+                            prompt=job.prompt,
+                            batch_size=job.batch_size,
+                        )
+                    )
                 except HfeError as exc:
                     if not isinstance(exc, EmbeddingError):
                         raise
@@ -297,7 +318,9 @@ class Embedder:
             async with limit:
                 try:
                     parts[number] = await self._backend.aembed_batch(
-                        job.plan.texts[start:end], input_type=job.input_type, prompt=job.prompt,
+                        job.plan.texts[start:end],
+                        input_type=job.input_type,
+                        prompt=job.prompt,
                         batch_size=job.batch_size,
                     )
                 except HfeError as exc:
@@ -309,7 +332,9 @@ class Embedder:
                 bar.update(end - start)
 
         try:
-            await asyncio.gather(*(run(number, start, end) for number, (start, end) in enumerate(job.batches)))
+            await asyncio.gather(
+                *(run(number, start, end) for number, (start, end) in enumerate(job.batches))
+            )
         finally:
             bar.close()
         return parts, errors

@@ -156,9 +156,7 @@ class EmbeddingRequestError(EmbeddingError):
         failed_indices: Sequence[int] = (),
         partial_embeddings: Sequence[list[float] | None] = (),
     ) -> None:
-        super().__init__(
-            message, failed_indices=failed_indices, partial_embeddings=partial_embeddings
-        )
+        super().__init__(message, failed_indices=failed_indices, partial_embeddings=partial_embeddings)
         self.status_code = status_code
         self.server_message = server_message
         self.request_id = request_id

@@ -41,7 +41,9 @@ KNOWN_PROMPTS: tuple[PromptFamily, ...] = (
     PromptFamily("e5", re.compile(r"^(multilingual-)?e5-(small|base|large)(-v2)?$"), "query: ", "passage: "),
     PromptFamily("bge-en-v1.5", re.compile(r"^bge-(small|base|large)-en-v1\.5$"), _BGE_EN_QUERY, ""),
     PromptFamily("bge-zh-v1.5", re.compile(r"^bge-(small|base|large)-zh-v1\.5$"), _BGE_ZH_QUERY, ""),
-    PromptFamily("nomic", re.compile(r"^nomic-embed-text(-v[\d.]+)?$"), "search_query: ", "search_document: "),
+    PromptFamily(
+        "nomic", re.compile(r"^nomic-embed-text(-v[\d.]+)?$"), "search_query: ", "search_document: "
+    ),
 )
 
 _SAVED_NAMES: dict[str, tuple[str, ...]] = {
@@ -60,7 +62,7 @@ def family_prompt(model: str, input_type: InputType) -> str | None:
 
 
 def saved_prompt(
-    prompts: Mapping[str, str], default_prompt_name: str | None, input_type: InputType
+    prompts: Mapping[str, str | None], default_prompt_name: str | None, input_type: InputType
 ) -> str | None:
     """The prompt saved with a model for one side, or ``None`` when it has none (or only empty ones)."""
     for name in _SAVED_NAMES[input_type]:

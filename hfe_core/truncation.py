@@ -105,7 +105,8 @@ def plan_truncation(
     if policy == "error":
         counts = [len(token_spans[index]) + overhead for index in too_long]
         listed = ", ".join(
-            f"[{index}] has {count} tokens" for index, count in zip(too_long[:_MAX_LISTED], counts, strict=False)
+            f"[{index}] has {count} tokens"
+            for index, count in zip(too_long[:_MAX_LISTED], counts, strict=False)
         )
         more = f" and {len(too_long) - _MAX_LISTED} more" if len(too_long) > _MAX_LISTED else ""
         raise InputTooLongError(

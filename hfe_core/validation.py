@@ -53,9 +53,7 @@ def validate_texts(texts: Any, *, argument: str = "texts") -> list[str]:
             "Decode it first, e.g. [data.decode('utf-8')]."
         )
     if isinstance(texts, dict) or not isinstance(texts, Iterable):
-        raise InputTypeError(
-            f"{argument} must be a list of strings, got {type(texts).__name__}."
-        )
+        raise InputTypeError(f"{argument} must be a list of strings, got {type(texts).__name__}.")
     items = list(texts)
     bad = [index for index, item in enumerate(items) if not isinstance(item, str)]
     if bad:

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_EMBED_BATCH_SIZE", "HFEmbedding"]
 DEFAULT_EMBED_BATCH_SIZE = 512
 
 
-class HFEmbedding(BaseEmbedding, EmbedderSettings):  # type: ignore[misc]
+class HFEmbedding(BaseEmbedding, EmbedderSettings):
     """Hugging Face embeddings for LlamaIndex: local sentence-transformers, TEI or Inference Endpoints.
 
     Every hfe field is documented on :class:`hfe_core.EmbedderSettings`; unset fields
@@ -80,7 +80,9 @@ class HFEmbedding(BaseEmbedding, EmbedderSettings):  # type: ignore[misc]
         """Dimension of the embeddings (loads the model on first access)."""
         return self._embedder.dimension
 
-    def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
         """Embed a list of texts; a bare ``str`` is a ``TypeError``, not one vector per character."""
         return super().get_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
 

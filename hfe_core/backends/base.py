@@ -76,15 +76,15 @@ class Backend(ABC):
         """The model's limit per input in tokens (prompt and special tokens included)."""
         return None
 
-    def saved_prompt(self, input_type: InputType) -> str | None:
+    def saved_prompt(self, input_type: InputType) -> str | None:  # noqa: ARG002 - hook
         """The prompt the model itself carries for ``input_type``, if any."""
         return None
 
-    def token_spans(self, texts: list[str]) -> list[list[Span]]:
+    def token_spans(self, texts: list[str]) -> list[list[Span]]:  # noqa: ARG002 - hook
         """Character spans of the tokens of each text, without special tokens."""
         raise NotImplementedError(f"the {self.mode} backend cannot tokenize")
 
-    def prompt_overhead(self, prompt: str) -> int:
+    def prompt_overhead(self, prompt: str) -> int:  # noqa: ARG002 - hook
         """Tokens that ``prompt`` and the special tokens add to every input."""
         return 0
 
@@ -92,5 +92,5 @@ class Backend(ABC):
         """How many texts one :meth:`embed_batch` call should receive."""
         return batch_size
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (connections, pools). The default has none."""

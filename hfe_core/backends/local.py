@@ -194,8 +194,13 @@ class LocalBackend(Backend):
         tokenizer = self.sentence_transformer.tokenizer
         if getattr(tokenizer, "is_fast", False):
             encoded = tokenizer(
-                texts, add_special_tokens=False, return_offsets_mapping=True, truncation=False,
-                return_attention_mask=False, return_token_type_ids=False, verbose=False,
+                texts,
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                truncation=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                verbose=False,
             )
             return [[(int(start), int(end)) for start, end in spans] for spans in encoded["offset_mapping"]]
         return [self._slow_spans(tokenizer, text) for text in texts]

@@ -1,0 +1,28 @@
+"""Test-wide settings: offline Hugging Face, no real token, and the packaged model."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before anything imports huggingface_hub: never reach the Hub, never use a real login.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+_HF_HOME = tempfile.mkdtemp(prefix="hfe-test-hf-home-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_TOKEN_PATH"] = os.path.join(_HF_HOME, "token")
+for _name in (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HUGGINGFACEHUB_API_TOKEN",
+    "HUGGINGFACE_ACCESS_TOKEN",
+    "HUGGINGFACE_API_KEY",
+    "HFE_MODE",
+    "HFE_MODEL",
+    "HFE_URL",
+    "HFE_DEVICE",
+    "HFE_BATCH_SIZE",
+    "HFE_TRUNCATION",
+    "HFE_SHOW_PROGRESS",
+):
+    os.environ.pop(_name, None)
