@@ -12,7 +12,7 @@ Keys and what they become:
 key                        from               hfe setting
 =========================  =================  =============================================
 ``model``                  both               ``model`` (mem0's default when absent:
-                                              ``multi-qa-MiniLM-L6-cos-v1``)
+                                              ``sentence-transformers/multi-qa-MiniLM-L6-cos-v1``)
 ``api_key``                both               ``token`` (env ``HUGGINGFACE_API_KEY`` for mem0,
                                               ``HUGGINGFACE_ACCESS_TOKEN`` for embedchain)
 ``model_kwargs``           both               ``model_kwargs`` (local mode)
@@ -42,7 +42,7 @@ __all__ = ["MEM0_DEFAULT_MODEL", "settings_from_config"]
 logger = logging.getLogger("hfe")
 
 #: mem0's HuggingFaceEmbedding default model when the config names none.
-MEM0_DEFAULT_MODEL = "multi-qa-MiniLM-L6-cos-v1"
+MEM0_DEFAULT_MODEL = "sentence-transformers/multi-qa-MiniLM-L6-cos-v1"
 
 _PROVIDERS = {"huggingface", "hfe"}
 _COMMON = {"model", "api_key", "model_kwargs"}

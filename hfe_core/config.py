@@ -37,10 +37,11 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationError,
 )
 
 from hfe_core.auth import resolve_token
-from hfe_core.errors import ConfigurationError
+from hfe_core.errors import ConfigurationError, HfeError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -220,7 +221,15 @@ class EmbedderSettings(BaseModel):
     def __init__(self, /, **data: Any) -> None:
         """Validate the settings and resolve unset ones (environment, then defaults)."""
         _check_aliases(data)
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            # pydantic wraps errors raised while resolving; hand ours to the caller as they are.
+            for detail in exc.errors():
+                original = (detail.get("ctx") or {}).get("error")
+                if isinstance(original, HfeError):
+                    raise original from None
+            raise
 
     def model_post_init(self, context: Any, /) -> None:
         """Resolve unset settings from the environment, then from defaults."""
@@ -340,7 +349,7 @@ def _infer_mode(settings: EmbedderSettings) -> Mode:
         from urllib.parse import urlparse
 
         host = urlparse(settings.url).hostname or ""
-        if host.endswith((".endpoints.huggingface.cloud", "huggingface.co")):
+        if host == "huggingface.co" or host.endswith((".endpoints.huggingface.cloud", ".huggingface.co")):
             return "endpoint"
         return "tei"
     return "local"

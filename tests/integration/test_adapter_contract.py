@@ -318,3 +318,24 @@ def test_cleaned_up_model_path_is_a_model_load_error(adapter: Adapter, tmp_path:
     empty.mkdir()
     with pytest.raises((ModelLoadError, ConfigurationError)):
         adapter.documents(adapter.make(model=str(empty)), ["x"])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mode": "tei", "url": "http://localhost:8080"},
+        {"url": "http://localhost:8080"},
+        {"endpoint_name": "my-ep"},
+    ],
+)
+def test_modes_not_built_yet_say_so(adapter: Adapter, settings: dict[str, Any]) -> None:
+    from hfe_core import ModeNotAvailableError
+
+    with pytest.raises(ModeNotAvailableError, match="not available yet"):
+        adapter.make(**settings)
+
+
+def test_configuration_errors_keep_their_type(adapter: Adapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HFE_BATCH_SIZE", "many")
+    with pytest.raises(ConfigurationError, match="HFE_BATCH_SIZE"):
+        adapter.make(model=MODEL_ID)
