@@ -70,9 +70,9 @@ def resolve_token(explicit: SecretStr | str | None, environ: Mapping[str, str]) 
         The token (or ``None``) and its source.
     """
     if explicit is not None:
-        value = explicit if isinstance(explicit, SecretStr) else SecretStr(explicit)
-        if value.get_secret_value():
-            return ResolvedToken(value, "argument")
+        raw = explicit.get_secret_value() if isinstance(explicit, SecretStr) else explicit
+        if raw.strip():
+            return ResolvedToken(SecretStr(raw.strip()), "argument")
     for name in TOKEN_ENV_VARS:
         found = environ.get(name, "").strip()
         if found:

@@ -105,6 +105,8 @@ def _translate(inner: Mapping[str, Any]) -> dict[str, Any]:
         out["token"] = inner["api_key"]
     if inner.get("model_kwargs"):
         out["model_kwargs"] = dict(inner["model_kwargs"])
+    if inner.get("huggingface_base_url") is not None and inner.get("endpoint") is not None:
+        raise ConfigurationError("Give huggingface_base_url (mem0) or endpoint (embedchain), not both.")
     for key in ("huggingface_base_url", "endpoint"):
         if key in inner and inner[key] is not None:
             url = str(inner[key])
@@ -114,8 +116,6 @@ def _translate(inner: Mapping[str, Any]) -> dict[str, Any]:
                 )
             out["url"] = url
             out["mode"] = "tei" if key == "huggingface_base_url" else "endpoint"
-    if "huggingface_base_url" in out and "endpoint" in inner:
-        raise ConfigurationError("Give huggingface_base_url (mem0) or endpoint (embedchain), not both.")
     dims = [inner[key] for key in ("embedding_dims", "vector_dimension") if inner.get(key) is not None]
     if len(set(dims)) > 1:
         raise ConfigurationError("embedding_dims and vector_dimension disagree; keep one.")

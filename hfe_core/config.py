@@ -221,6 +221,8 @@ class EmbedderSettings(BaseModel):
     def __init__(self, /, **data: Any) -> None:
         """Validate the settings and resolve unset ones (environment, then defaults)."""
         _check_aliases(data)
+        if "model_name" not in type(self).model_fields and data.get("model_name") == data.get("model"):
+            data.pop("model_name", None)  # the same value under both names: keep one
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -246,6 +248,9 @@ class EmbedderSettings(BaseModel):
         data = {name: copy.deepcopy(getattr(self, name)) for name in EmbedderSettings.model_fields}
         fields_set = set(self.model_fields_set) & set(EmbedderSettings.model_fields)
         detached = EmbedderSettings.model_construct(_fields_set=fields_set, **data)
+        # model_construct runs model_post_init, which resolves again: restore what this object resolved.
+        for name, value in data.items():
+            object.__setattr__(detached, name, value)
         detached._token_source = self._token_source
         return detached
 
@@ -311,6 +316,14 @@ def _env_value(field: str, name: str, raw: str) -> Any:
     return raw
 
 
+def _check_kwarg_value(key: str, target: str, value: Any) -> None:
+    if target in ("normalize", "show_progress"):
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"encode_kwargs[{key!r}]={value!r} must be True or False.")
+    elif value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise ConfigurationError(f"encode_kwargs[{key!r}]={value!r} must be a positive integer.")
+
+
 def _absorb_encode_kwargs(settings: EmbedderSettings) -> None:
     explicit = settings.model_fields_set
     for key in list(settings.encode_kwargs):
@@ -322,6 +335,7 @@ def _absorb_encode_kwargs(settings: EmbedderSettings) -> None:
         if target is None:
             continue
         value = settings.encode_kwargs.pop(key)
+        _check_kwarg_value(key, target, value)
         current = getattr(settings, target)
         if target in explicit and current is not None and current != value:
             raise ConfigurationError(

@@ -41,7 +41,7 @@ def truncate_dimensions(
         )
     if dimensions == vectors.shape[1]:
         return vectors
-    kept = np.ascontiguousarray(vectors[:, :dimensions])
+    kept = vectors[:, :dimensions].copy()  # never re-normalize the caller's array
     if normalize:
         norms = np.linalg.norm(kept, axis=1, keepdims=True)
         kept /= np.maximum(norms, np.finfo(np.float32).tiny)

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -177,6 +177,14 @@ class Embedder:
         items = validate_texts(texts)
         if input_type not in ("query", "document"):
             raise ConfigurationError(f"input_type={input_type!r}: use 'query' or 'document'.")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
+        ):
+            raise ConfigurationError(f"batch_size={batch_size!r}: use a positive integer.")
+        if truncation is not None and truncation not in get_args(Truncation):
+            raise ConfigurationError(
+                f"truncation={truncation!r}: use one of {', '.join(get_args(Truncation))}."
+            )
         size = batch_size or self._settings.batch_size or 1
         job = _Job(
             items,
