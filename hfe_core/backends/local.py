@@ -124,6 +124,7 @@ class LocalBackend(Backend):
         return self._handle
 
     def _from_cache(self) -> _LoadedModel:
+        _import_sentence_transformers()  # the friendly error first: torch comes with it
         settings = self.settings
         model = str(settings.model)
         path = packaged_model_path(model) if settings.revision is None else None
