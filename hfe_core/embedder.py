@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -73,6 +74,23 @@ class EmbeddingResult:
         return self.embeddings.tolist()  # type: ignore[no-any-return]
 
 
+def _progress(job: _Job) -> tqdm[Any]:
+    return tqdm(total=len(job.plan.texts), disable=not job.show_progress, unit="text", desc="Embedding")
+
+
+@contextmanager
+def _keep_failure(errors: dict[int, BaseException], number: int) -> Iterator[None]:
+    """Record a failed batch so the others go on; errors about the call itself propagate."""
+    try:
+        yield
+    except HfeError as exc:
+        if not isinstance(exc, EmbeddingError):
+            raise
+        errors[number] = exc
+    except Exception as exc:  # noqa: BLE001 - kept and re-raised with the partial results
+        errors[number] = exc
+
+
 @dataclass
 class _Job:
     items: list[str]
@@ -83,6 +101,11 @@ class _Job:
     show_progress: bool
     started: float
     batches: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def batch_options(self) -> dict[str, Any]:
+        """Keyword arguments of every backend batch call."""
+        return {"input_type": self.input_type, "prompt": self.prompt, "batch_size": self.batch_size}
 
 
 class Embedder:
@@ -291,28 +314,11 @@ class Embedder:
 
     def _run_sync(self, job: _Job) -> _Outcome:
         errors: dict[int, BaseException] = {}
-        parts: list[npt.NDArray[np.float32] | None] = []
-        with tqdm(
-            total=len(job.plan.texts), disable=not job.show_progress, unit="text", desc="Embedding"
-        ) as bar:
+        parts: list[npt.NDArray[np.float32] | None] = [None] * len(job.batches)
+        with _progress(job) as bar:
             for number, (start, end) in enumerate(job.batches):
-                try:
-                    parts.append(
-                        self._backend.embed_batch(
-                            job.plan.texts[start:end],
-                            input_type=job.input_type,
-                            prompt=job.prompt,
-                            batch_size=job.batch_size,
-                        )
-                    )
-                except HfeError as exc:
-                    if not isinstance(exc, EmbeddingError):
-                        raise
-                    errors[number] = exc
-                    parts.append(None)
-                except Exception as exc:  # noqa: BLE001 - kept and re-raised with partial results
-                    errors[number] = exc
-                    parts.append(None)
+                with _keep_failure(errors, number):
+                    parts[number] = self._backend.embed_batch(job.plan.texts[start:end], **job.batch_options)
                 bar.update(end - start)
         return parts, errors
 
@@ -320,23 +326,14 @@ class Embedder:
         errors: dict[int, BaseException] = {}
         parts: list[npt.NDArray[np.float32] | None] = [None] * len(job.batches)
         limit = asyncio.Semaphore(max(1, self._backend.max_concurrency))
-        bar = tqdm(total=len(job.plan.texts), disable=not job.show_progress, unit="text", desc="Embedding")
+        bar = _progress(job)
 
         async def run(number: int, start: int, end: int) -> None:
             async with limit:
-                try:
+                with _keep_failure(errors, number):
                     parts[number] = await self._backend.aembed_batch(
-                        job.plan.texts[start:end],
-                        input_type=job.input_type,
-                        prompt=job.prompt,
-                        batch_size=job.batch_size,
+                        job.plan.texts[start:end], **job.batch_options
                     )
-                except HfeError as exc:
-                    if not isinstance(exc, EmbeddingError):
-                        raise
-                    errors[number] = exc
-                except Exception as exc:  # noqa: BLE001 - kept and re-raised with partial results
-                    errors[number] = exc
                 bar.update(end - start)
 
         try:

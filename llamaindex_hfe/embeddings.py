@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import ConfigDict, Field, PrivateAttr
-from typing_extensions import Self
+from pydantic import ConfigDict, Field
 
-from hfe_core import Embedder, EmbedderSettings, settings_from_config
+from hfe_core.adapter import AdapterBase
 from hfe_core.validation import validate_text, validate_texts
 
 __all__ = ["DEFAULT_EMBED_BATCH_SIZE", "HFEmbedding"]
@@ -20,7 +17,7 @@ __all__ = ["DEFAULT_EMBED_BATCH_SIZE", "HFEmbedding"]
 DEFAULT_EMBED_BATCH_SIZE = 512
 
 
-class HFEmbedding(BaseEmbedding, EmbedderSettings):
+class HFEmbedding(BaseEmbedding, AdapterBase):
     """Hugging Face embeddings for LlamaIndex: local sentence-transformers, TEI or Inference Endpoints.
 
     Every hfe field is documented on :class:`hfe_core.EmbedderSettings`; unset fields
@@ -45,40 +42,16 @@ class HFEmbedding(BaseEmbedding, EmbedderSettings):
         description="Texts LlamaIndex passes per call; hfe batches inside each call.",
     )
 
-    _embedder: Embedder = PrivateAttr()
-
     def model_post_init(self, context: Any, /) -> None:
-        """Name the model for LlamaIndex and build the core embedder (nothing is loaded yet)."""
+        """Build the core embedder and name the model for LlamaIndex (nothing is loaded yet)."""
         super().model_post_init(context)
         if self.model and self.model_name in ("unknown", None):
             object.__setattr__(self, "model_name", self.model)
-        self._embedder = Embedder(self)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Changing a setting after construction rebuilds the core embedder."""
-        super().__setattr__(name, value)
-        if name in EmbedderSettings.model_fields:
-            self._embedder = Embedder(self)
 
     @classmethod
     def class_name(cls) -> str:
         """The name LlamaIndex stores in serialized components."""
         return "HFEmbedding"
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | str | Path, **overrides: Any) -> Self:
-        """Create from a mem0, embedchain or hfe configuration (dict, YAML or JSON file)."""
-        return cls(**settings_from_config(config, **overrides))
-
-    @property
-    def embedder(self) -> Embedder:
-        """The core embedder this adapter delegates to (statistics in ``embedder.last_stats``)."""
-        return self._embedder
-
-    @property
-    def dimension(self) -> int:
-        """Dimension of the embeddings (loads the model on first access)."""
-        return self._embedder.dimension
 
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
