@@ -59,3 +59,8 @@ class AdapterBase(EmbedderSettings):
     def dimension(self) -> int:
         """Dimension of the embeddings (loads the model on first access)."""
         return self._embedder.dimension
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        """The model's limit per input in tokens, when known (loads the model on first access)."""
+        return self._embedder.max_input_tokens

@@ -260,7 +260,7 @@ def test_one_model_instance_per_process(adapter: Adapter) -> None:
 def test_dimension_and_limits(adapter: Adapter) -> None:
     obj = adapter.make(model=MODEL_ID)
     assert obj.dimension == 384
-    assert obj.embedder.max_input_tokens == 256
+    assert obj.max_input_tokens == obj.embedder.max_input_tokens == 256
     assert adapter.make(model=MODEL_ID, dimensions=64).dimension == 64
     assert len(adapter.documents(adapter.make(model=MODEL_ID, dimensions=64), ["x"])[0]) == 64
 
