@@ -100,7 +100,11 @@ class _Job:
     batch_size: int
     show_progress: bool
     started: float
-    batches: list[tuple[int, int]] = field(default_factory=list)
+    batches: list[list[int]] = field(default_factory=list)  # rows of plan.texts, per backend call
+
+    def texts_of(self, batch: list[int]) -> list[str]:
+        """The texts of one batch."""
+        return [self.plan.texts[row] for row in batch]
 
     @property
     def batch_options(self) -> dict[str, Any]:
@@ -234,8 +238,13 @@ class Embedder:
             spans=backend.token_spans,
         )
         step = backend.work_batch_size(size)
-        total = len(job.plan.texts)
-        job.batches = [(start, min(start + step, total)) for start in range(0, total, step)]
+        texts = job.plan.texts
+        rows = list(range(len(texts)))
+        if backend.sort_by_length:
+            # Longest first over the whole call, as sentence-transformers does inside one encode():
+            # batches of similar lengths waste no compute on padding. Results go back in input order.
+            rows.sort(key=lambda row: -len(texts[row]))
+        job.batches = [rows[start : start + step] for start in range(0, len(rows), step)]
         return job
 
     def _finish(self, job: _Job, outcome: _Outcome) -> EmbeddingResult:
@@ -251,10 +260,10 @@ class Embedder:
         failed = [number for number, part in enumerate(parts) if part is None]
         if failed:
             self._raise_partial(job, parts, [errors[number] for number in failed])
-        if parts:
-            vectors = np.concatenate([part for part in parts if part is not None])
-        else:
-            vectors = np.zeros((0, 0), dtype=np.float32)
+        done = [part for part in parts if part is not None]
+        vectors = np.empty((len(job.plan.texts), done[0].shape[1] if done else 0), dtype=np.float32)
+        for batch, part in zip(job.batches, done, strict=True):
+            vectors[batch] = part
         vectors = combine_windows(vectors, job.plan, len(job.items), normalize=self._settings.normalize)
         vectors = truncate_dimensions(vectors, self._settings.dimensions, normalize=self._settings.normalize)
         stats.seconds = time.perf_counter() - job.started
@@ -275,10 +284,9 @@ class Embedder:
         self, job: _Job, parts: list[npt.NDArray[np.float32] | None], errors: list[BaseException]
     ) -> None:
         done_rows: dict[int, npt.NDArray[np.float32]] = {}
-        for (start, _end), part in zip(job.batches, parts, strict=True):
+        for batch, part in zip(job.batches, parts, strict=True):
             if part is not None:
-                for offset, row in enumerate(part):
-                    done_rows[start + offset] = row
+                done_rows.update(zip(batch, part, strict=True))
         windows: dict[int, list[int]] = {}
         for row, owner in enumerate(job.plan.owners):
             windows.setdefault(owner, []).append(row)
@@ -316,10 +324,10 @@ class Embedder:
         errors: dict[int, BaseException] = {}
         parts: list[npt.NDArray[np.float32] | None] = [None] * len(job.batches)
         with _progress(job) as bar:
-            for number, (start, end) in enumerate(job.batches):
+            for number, batch in enumerate(job.batches):
                 with _keep_failure(errors, number):
-                    parts[number] = self._backend.embed_batch(job.plan.texts[start:end], **job.batch_options)
-                bar.update(end - start)
+                    parts[number] = self._backend.embed_batch(job.texts_of(batch), **job.batch_options)
+                bar.update(len(batch))
         return parts, errors
 
     async def _run_async(self, job: _Job) -> _Outcome:
@@ -328,18 +336,14 @@ class Embedder:
         limit = asyncio.Semaphore(max(1, self._backend.max_concurrency))
         bar = _progress(job)
 
-        async def run(number: int, start: int, end: int) -> None:
+        async def run(number: int, batch: list[int]) -> None:
             async with limit:
                 with _keep_failure(errors, number):
-                    parts[number] = await self._backend.aembed_batch(
-                        job.plan.texts[start:end], **job.batch_options
-                    )
-                bar.update(end - start)
+                    parts[number] = await self._backend.aembed_batch(job.texts_of(batch), **job.batch_options)
+                bar.update(len(batch))
 
         try:
-            await asyncio.gather(
-                *(run(number, start, end) for number, (start, end) in enumerate(job.batches))
-            )
+            await asyncio.gather(*(run(number, batch) for number, batch in enumerate(job.batches)))
         finally:
             bar.close()
         return parts, errors

@@ -14,6 +14,7 @@ backend only says how to embed one batch and what it knows about its model:
 ``prompt_overhead``      tokens a prompt and the special tokens add to an input
 ``work_batch_size``      how many texts one ``embed_batch`` call should get
 ``max_concurrency``      how many ``aembed_batch`` calls may run at once
+``sort_by_length``       batch texts of similar length together (less padding)
 ``close``                release connections or other resources
 =======================  ===================================================
 """
@@ -44,6 +45,8 @@ class Backend(ABC):
     mode: ClassVar[str]
     #: How many ``aembed_batch`` calls the embedder runs at once.
     max_concurrency: int = 1
+    #: Group texts of similar length into the same batch (results still come back in order).
+    sort_by_length: bool = False
 
     def __init__(self, settings: EmbedderSettings) -> None:
         self.settings = settings

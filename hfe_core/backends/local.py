@@ -115,6 +115,7 @@ class LocalBackend(Backend):
     """sentence-transformers in process."""
 
     mode: ClassVar[str] = "local"
+    sort_by_length = True
     _handle: _LoadedModel | None = None
 
     @property

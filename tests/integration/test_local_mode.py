@@ -98,9 +98,17 @@ class _FailingOnMarker(LocalBackend):
     """The real local backend, except that a batch holding the marker fails (a device fault)."""
 
     def embed_batch(self, texts: list[str], **kwargs: Any) -> Any:
-        if "FAIL" in texts:
+        if any(text.startswith("FAIL") for text in texts):
             raise RuntimeError("CUDA out of memory (simulated for one batch)")
         return super().embed_batch(texts, **kwargs)
+
+
+def test_batches_group_similar_lengths_and_results_keep_input_order(reference_model: Any) -> None:
+    embedder = Embedder(model=MODEL_ID, batch_size=1)  # 16 texts per encode() call
+    texts = [("short " if i % 2 else "a much longer text " * 8) + str(i) for i in range(40)]
+    result = embedder.embed(texts)
+    np.testing.assert_allclose(result.embeddings, reference(reference_model, texts), atol=1e-5)
+    assert result.stats.batches == 3
 
 
 def _with_failing_backend(embedder: Embedder) -> Embedder:
@@ -110,8 +118,9 @@ def _with_failing_backend(embedder: Embedder) -> Embedder:
 
 def test_a_failed_batch_keeps_every_computed_embedding(reference_model: Any) -> None:
     embedder = _with_failing_backend(Embedder(model=MODEL_ID, batch_size=2))  # 32 texts per call
-    texts = [f"text {i}" for i in range(100)]
-    texts[40] = "FAIL"
+    # Texts of one length, so the length sort keeps them in order and batch k holds inputs 32k..32k+31.
+    texts = [f"text {i:03d}" for i in range(100)]
+    texts[40] = "FAIL 040"
     with pytest.raises(EmbeddingError) as caught:
         embedder.embed_documents(texts)
     error = caught.value
@@ -128,8 +137,8 @@ def test_a_failed_batch_keeps_every_computed_embedding(reference_model: Any) -> 
 
 async def test_a_failed_batch_keeps_computed_embeddings_async() -> None:
     embedder = _with_failing_backend(Embedder(model=MODEL_ID, batch_size=2))
-    texts = [f"text {i}" for i in range(70)]
-    texts[0] = "FAIL"
+    texts = [f"text {i:03d}" for i in range(70)]
+    texts[0] = "FAIL 000"
     with pytest.raises(EmbeddingError) as caught:
         await embedder.aembed_documents(texts)
     assert caught.value.failed_indices == list(range(32))
