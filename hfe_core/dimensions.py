@@ -13,7 +13,23 @@ import numpy.typing as npt
 
 from hfe_core.errors import ConfigurationError, DimensionMismatchError
 
-__all__ = ["check_expected_dimension", "truncate_dimensions"]
+__all__ = ["check_expected_dimension", "output_dimension", "truncate_dimensions"]
+
+
+def output_dimension(native: int, dimensions: int | None) -> int:
+    """The dimension hfe returns: ``dimensions`` when set, else the model's ``native`` one.
+
+    Raises:
+        ConfigurationError: ``dimensions`` is larger than the model's dimension.
+    """
+    if dimensions is None:
+        return native
+    if dimensions > native:
+        raise ConfigurationError(
+            f"dimensions={dimensions} is larger than the model's embedding dimension "
+            f"{native}; choose dimensions <= {native} or leave it unset."
+        )
+    return dimensions
 
 
 def truncate_dimensions(
@@ -34,12 +50,7 @@ def truncate_dimensions(
     """
     if dimensions is None or vectors.shape[0] == 0:
         return vectors
-    if dimensions > vectors.shape[1]:
-        raise ConfigurationError(
-            f"dimensions={dimensions} is larger than the model's embedding dimension "
-            f"{vectors.shape[1]}; choose dimensions <= {vectors.shape[1]} or leave it unset."
-        )
-    if dimensions == vectors.shape[1]:
+    if output_dimension(vectors.shape[1], dimensions) == vectors.shape[1]:
         return vectors
     kept = vectors[:, :dimensions].copy()  # never re-normalize the caller's array
     if normalize:

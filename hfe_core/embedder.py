@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from hfe_core.backends import Backend, create_backend
 from hfe_core.config import EmbedderSettings, InputType, Truncation
-from hfe_core.dimensions import check_expected_dimension, truncate_dimensions
+from hfe_core.dimensions import check_expected_dimension, output_dimension, truncate_dimensions
 from hfe_core.errors import ConfigurationError, EmbeddingError, HfeError
 from hfe_core.prompts import resolve_prompt
 from hfe_core.truncation import TruncationPlan, combine_windows, plan_truncation
@@ -153,13 +153,7 @@ class Embedder:
     @property
     def dimension(self) -> int:
         """Dimension of the returned embeddings (``dimensions`` when set, else the model's)."""
-        native = self._backend.dimension
-        dimension = self._settings.dimensions or native
-        if self._settings.dimensions and self._settings.dimensions > native:
-            raise ConfigurationError(
-                f"dimensions={self._settings.dimensions} is larger than the model's embedding "
-                f"dimension {native}; choose dimensions <= {native} or leave it unset."
-            )
+        dimension = output_dimension(self._backend.dimension, self._settings.dimensions)
         if not self._dimension_checked:
             check_expected_dimension(self._settings.expected_dimension, dimension, model=self._settings.model)
             self._dimension_checked = True
