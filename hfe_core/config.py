@@ -247,11 +247,12 @@ class EmbedderSettings(BaseModel):
         """A detached copy of the resolved settings (for an adapter's embedder), token included."""
         data = {name: copy.deepcopy(getattr(self, name)) for name in EmbedderSettings.model_fields}
         fields_set = set(self.model_fields_set) & set(EmbedderSettings.model_fields)
-        detached = EmbedderSettings.model_construct(_fields_set=fields_set, **data)
-        # model_construct runs model_post_init, which resolves again: restore what this object resolved.
-        for name, value in data.items():
-            object.__setattr__(detached, name, value)
-        detached._token_source = self._token_source
+        # Built the way pydantic's own __copy__ builds a copy: no validation, no second resolution.
+        detached = EmbedderSettings.__new__(EmbedderSettings)
+        object.__setattr__(detached, "__dict__", data)
+        object.__setattr__(detached, "__pydantic_fields_set__", fields_set)
+        object.__setattr__(detached, "__pydantic_extra__", None)
+        object.__setattr__(detached, "__pydantic_private__", {"_token_source": self._token_source})
         return detached
 
     def __getstate__(self) -> dict[Any, Any]:
