@@ -20,6 +20,7 @@ from hfe_core.compat import settings_from_config
 from hfe_core.config import EmbedderSettings, InputType, Mode, Truncation
 from hfe_core.embedder import Embedder, EmbeddingResult, EmbeddingStats
 from hfe_core.errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigurationError,
     DimensionMismatchError,
@@ -32,10 +33,15 @@ from hfe_core.errors import (
     InvalidInputError,
     ModelLoadError,
     ModeNotAvailableError,
+    NotFoundError,
+    RateLimitedError,
+    RequestRejectedError,
     ResponseFormatError,
+    ServerError,
 )
 
 __all__ = [
+    "AuthenticationError",
     "BackendUnavailableError",
     "ConfigurationError",
     "DimensionMismatchError",
@@ -54,7 +60,11 @@ __all__ = [
     "Mode",
     "ModeNotAvailableError",
     "ModelLoadError",
+    "NotFoundError",
+    "RateLimitedError",
+    "RequestRejectedError",
     "ResponseFormatError",
+    "ServerError",
     "Truncation",
     "__version__",
     "from_config",

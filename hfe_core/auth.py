@@ -10,6 +10,10 @@ The order is documented once here and in the README::
     6. HUGGINGFACE_API_KEY        (mem0)
     7. the token stored by ``hf auth login`` (``huggingface_hub.get_token()``)
 
+In tei mode ``TEI_API_KEY`` (the server's ``--api-key``) comes before 2. A token
+that came from a Hugging Face variable or the stored login is only ever sent to
+Hugging Face hosts (:func:`token_for_url`); pass it explicitly to send it elsewhere.
+
 The token is kept as a :class:`pydantic.SecretStr` and never appears in a
 ``repr``, a log line, an exception or a serialized object.
 """
@@ -21,7 +25,14 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-__all__ = ["TOKEN_ENV_VARS", "ResolvedToken", "resolve_token"]
+__all__ = [
+    "HF_HOST_SUFFIXES",
+    "TOKEN_ENV_VARS",
+    "ResolvedToken",
+    "is_hugging_face_host",
+    "resolve_token",
+    "token_for_url",
+]
 
 #: Environment variables read for a Hugging Face token, in order of precedence.
 TOKEN_ENV_VARS: tuple[str, ...] = (
@@ -59,12 +70,15 @@ def _stored_login() -> str | None:
     return token or None
 
 
-def resolve_token(explicit: SecretStr | str | None, environ: Mapping[str, str]) -> ResolvedToken:
+def resolve_token(
+    explicit: SecretStr | str | None, environ: Mapping[str, str], *, first: tuple[str, ...] = ()
+) -> ResolvedToken:
     """Resolve the Hugging Face token along the documented chain.
 
     Args:
         explicit: the token passed by the caller, if any.
         environ: the environment to read (``os.environ`` in production).
+        first: variables a mode reads before the chain (tei mode: ``TEI_API_KEY``).
 
     Returns:
         The token (or ``None``) and its source.
@@ -73,7 +87,7 @@ def resolve_token(explicit: SecretStr | str | None, environ: Mapping[str, str]) 
         raw = explicit.get_secret_value() if isinstance(explicit, SecretStr) else explicit
         if raw.strip():
             return ResolvedToken(SecretStr(raw.strip()), "argument")
-    for name in TOKEN_ENV_VARS:
+    for name in (*first, *TOKEN_ENV_VARS):
         found = environ.get(name, "").strip()
         if found:
             return ResolvedToken(SecretStr(found), name)
@@ -81,3 +95,29 @@ def resolve_token(explicit: SecretStr | str | None, environ: Mapping[str, str]) 
     if stored:
         return ResolvedToken(SecretStr(stored), "login")
     return ResolvedToken(None, None)
+
+
+#: Hosts that may receive a Hugging Face token found in the environment or the stored login.
+HF_HOST_SUFFIXES = (".huggingface.co", ".endpoints.huggingface.cloud", ".hf.space")
+
+
+def is_hugging_face_host(host: str) -> bool:
+    """True for ``huggingface.co`` and the Hugging Face domains of :data:`HF_HOST_SUFFIXES`."""
+    host = host.lower().rstrip(".")
+    return host == "huggingface.co" or host.endswith(HF_HOST_SUFFIXES)
+
+
+def token_for_url(token: SecretStr | None, source: str | None, url: str) -> str | None:
+    """The token to send to ``url``, or ``None``.
+
+    A token the caller passed (``"argument"``) or a server key (``TEI_API_KEY``) goes
+    to any URL; one found in a Hugging Face variable or the stored login goes only to
+    Hugging Face hosts, so a self-hosted server never receives the user's HF token.
+    """
+    from urllib.parse import urlparse
+
+    if token is None:
+        return None
+    if source in ("argument", "TEI_API_KEY") or is_hugging_face_host(urlparse(url).hostname or ""):
+        return token.get_secret_value()
+    return None

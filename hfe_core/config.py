@@ -19,6 +19,10 @@ Environment variables (also listed in the README):
 ``HFE_BATCH_SIZE``         inputs per forward pass or request
 ``HFE_TRUNCATION``         ``truncate``, ``truncate_left``, ``error`` or ``chunk``
 ``HFE_SHOW_PROGRESS``      ``1``/``true`` to show a progress bar
+``HFE_ROUTE``              ``native`` (``/embed``) or ``openai`` (``/v1/embeddings``), tei mode
+``HFE_TIMEOUT``            seconds to wait for a server's answer
+``HFE_MAX_CONCURRENCY``    requests in flight at once
+``TEI_API_KEY``            a TEI server's ``--api-key`` (tei mode, before the HF variables)
 ``HF_TOKEN`` and friends   see :mod:`hfe_core.auth`
 =========================  ==================================================
 """
@@ -54,6 +58,7 @@ __all__ = [
 ]
 
 Mode = Literal["local", "tei", "endpoint"]
+Route = Literal["native", "openai"]
 Truncation = Literal["truncate", "truncate_left", "error", "chunk"]
 InputType = Literal["query", "document"]
 
@@ -61,6 +66,9 @@ InputType = Literal["query", "document"]
 DEFAULT_LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_TRUNCATION: Truncation = "truncate"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_MAX_CONCURRENCY = 8
 
 #: Environment variable of each setting that has one.
 ENV_VARS: dict[str, str] = {
@@ -71,6 +79,9 @@ ENV_VARS: dict[str, str] = {
     "batch_size": "HFE_BATCH_SIZE",
     "truncation": "HFE_TRUNCATION",
     "show_progress": "HFE_SHOW_PROGRESS",
+    "route": "HFE_ROUTE",
+    "timeout": "HFE_TIMEOUT",
+    "max_concurrency": "HFE_MAX_CONCURRENCY",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -215,6 +226,28 @@ class EmbedderSettings(BaseModel):
     proxies: dict[str, str] | None = Field(
         default=None, description="HTTP proxies for remote modes (mem0 http_client_proxies)."
     )
+    route: Route | None = Field(
+        default=None,
+        description="TEI route: 'native' (/embed, default) or 'openai' (/v1/embeddings). Env: HFE_ROUTE.",
+    )
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description=f"Seconds to wait for one answer of a server (default {DEFAULT_TIMEOUT:g}; "
+        f"connecting has {DEFAULT_CONNECT_TIMEOUT:g} s). Env: HFE_TIMEOUT.",
+    )
+    max_concurrency: int | None = Field(
+        default=None,
+        gt=0,
+        description=f"Requests in flight at once, sync and async (default {DEFAULT_MAX_CONCURRENCY}); "
+        "lowered for a while when the server pushes back with 429. Env: HFE_MAX_CONCURRENCY.",
+    )
+    max_retries: int = Field(
+        default=5, ge=0, description="Retries of a transient failure (429, 502-504, connection errors)."
+    )
+    retry_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds one request may spend retrying, waits included."
+    )
 
     _token_source: str | None = PrivateAttr(default=None)
 
@@ -268,7 +301,7 @@ class EmbedderSettings(BaseModel):
         """Restore pickled settings and resolve the token again (explicit tokens are never pickled)."""
         super().__setstate__(state)
         if self.token is None:
-            resolved = resolve_token(None, os.environ)
+            resolved = resolve_token(None, os.environ, first=_mode_token_vars(self.mode))
             object.__setattr__(self, "token", resolved.value)
             self._token_source = resolved.source
 
@@ -300,7 +333,17 @@ def _env_bool(name: str, raw: str) -> bool:
 
 
 def _env_value(field: str, name: str, raw: str) -> Any:
-    if field == "batch_size":
+    if field == "timeout":
+        try:
+            seconds = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a number of seconds.") from None
+        if seconds <= 0:
+            raise ConfigurationError(f"{name}={raw!r} is not a positive number of seconds.")
+        return seconds
+    if field == "route" and raw not in get_args(Route):
+        raise ConfigurationError(f"{name}={raw!r}: use one of {', '.join(get_args(Route))}.")
+    if field in ("batch_size", "max_concurrency"):
         try:
             value = int(raw)
         except ValueError:
@@ -404,10 +447,22 @@ def resolve_settings(settings: EmbedderSettings, environ: Mapping[str, str]) -> 
         object.__setattr__(settings, "truncation", DEFAULT_TRUNCATION)
     if settings.show_progress is None:
         object.__setattr__(settings, "show_progress", False)
-    resolved = resolve_token(settings.token, environ)
+    for field, default in (
+        ("route", "native"),
+        ("timeout", DEFAULT_TIMEOUT),
+        ("max_concurrency", DEFAULT_MAX_CONCURRENCY),
+    ):
+        if getattr(settings, field) is None:
+            object.__setattr__(settings, field, default)
+    resolved = resolve_token(settings.token, environ, first=_mode_token_vars(settings.mode))
     object.__setattr__(settings, "token", resolved.value)
     settings._token_source = resolved.source
     return settings
+
+
+def _mode_token_vars(mode: str | None) -> tuple[str, ...]:
+    """Credential variables a mode reads before the Hugging Face ones (TEI's own API key)."""
+    return ("TEI_API_KEY",) if mode == "tei" else ()
 
 
 def resolved_mode(settings: EmbedderSettings) -> Mode:

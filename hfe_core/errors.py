@@ -16,6 +16,11 @@ working::
     ├── ModelLoadError(OSError)               the model cannot be found or loaded
     ├── EmbeddingError(RuntimeError)          embedding failed part-way; keeps what was computed
     │   └── EmbeddingRequestError             a server answered with an error (.status_code, ...)
+    │       ├── AuthenticationError(PermissionError)  401/403: missing or wrong token or API key
+    │       ├── NotFoundError                 404: wrong URL, or a server without that route
+    │       ├── RequestRejectedError(ValueError)  the server refused the inputs (validation, empty)
+    │       ├── RateLimitedError              429, still after the retry budget
+    │       └── ServerError                   5xx, 424, or no connection, after the retry budget
     ├── EmbeddingTimeoutError(TimeoutError)   a request or a wait ran out of time
     └── ResponseFormatError(ValueError)       a server answered with something that is not embeddings
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AuthenticationError",
     "BackendUnavailableError",
     "ConfigurationError",
     "DimensionMismatchError",
@@ -41,7 +47,11 @@ __all__ = [
     "InvalidInputError",
     "ModeNotAvailableError",
     "ModelLoadError",
+    "NotFoundError",
+    "RateLimitedError",
+    "RequestRejectedError",
     "ResponseFormatError",
+    "ServerError",
 ]
 
 
@@ -160,6 +170,26 @@ class EmbeddingRequestError(EmbeddingError):
         self.status_code = status_code
         self.server_message = server_message
         self.request_id = request_id
+
+
+class AuthenticationError(EmbeddingRequestError, PermissionError):
+    """The server refused the credentials (401/403): a missing, wrong or expired token or API key."""
+
+
+class NotFoundError(EmbeddingRequestError):
+    """The server answered 404: the URL is wrong, or the server lacks that route."""
+
+
+class RequestRejectedError(EmbeddingRequestError, ValueError):
+    """The server refused the inputs as invalid (TEI ``Validation``/``Empty``/``Tokenizer`` errors)."""
+
+
+class RateLimitedError(EmbeddingRequestError):
+    """The server kept answering 429 until the retry budget was spent."""
+
+
+class ServerError(EmbeddingRequestError):
+    """The server failed (5xx, 424) or could not be reached until the retry budget was spent."""
 
 
 class EmbeddingTimeoutError(HfeError, TimeoutError):

@@ -200,3 +200,43 @@ def test_pickle_round_trip_picks_up_the_stored_login(token_file: Path) -> None:
     restored = pickle.loads(data)  # noqa: S301 - our own bytes
     assert restored.token is not None and restored.token.get_secret_value() == "hf_login_later"
     assert restored.token_source == "login"
+
+
+# --- tei mode: TEI_API_KEY, and HF tokens only for Hugging Face hosts ------------------------------
+
+
+def test_tei_api_key_comes_first_in_tei_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hfe_core import EmbedderSettings
+
+    monkeypatch.setenv("HF_TOKEN", "hf_user_token")
+    monkeypatch.setenv("TEI_API_KEY", "tei-key")
+    tei = EmbedderSettings(mode="tei", url="http://127.0.0.1:8080")
+    assert tei.token is not None and tei.token.get_secret_value() == "tei-key"
+    assert tei.token_source == "TEI_API_KEY"
+    local = EmbedderSettings()
+    assert local.token is not None and local.token.get_secret_value() == "hf_user_token"
+
+
+@pytest.mark.parametrize(
+    ("source", "url", "sent"),
+    [
+        ("argument", "http://127.0.0.1:8080", True),
+        ("TEI_API_KEY", "http://tei.internal:8080", True),
+        ("HF_TOKEN", "http://tei.internal:8080", False),
+        ("login", "http://127.0.0.1:8080", False),
+        ("HF_TOKEN", "https://abc.us-east-1.aws.endpoints.huggingface.cloud", True),
+        ("HUGGINGFACEHUB_API_TOKEN", "https://router.huggingface.co/hf-inference", True),
+        ("HF_TOKEN", "https://huggingface.co.evil.example", False),
+        ("HF_TOKEN", "https://nothuggingface.co", False),
+    ],
+)
+def test_hf_tokens_from_the_environment_only_go_to_hugging_face_hosts(
+    source: str, url: str, sent: bool
+) -> None:
+    from pydantic import SecretStr
+
+    from hfe_core.auth import token_for_url
+
+    token = token_for_url(SecretStr("hf_secret"), source, url)
+    assert (token == "hf_secret") is sent
+    assert token_for_url(None, "argument", url) is None

@@ -43,6 +43,9 @@ def test_env_vars_table_covers_every_documented_variable() -> None:
         "batch_size": "HFE_BATCH_SIZE",
         "truncation": "HFE_TRUNCATION",
         "show_progress": "HFE_SHOW_PROGRESS",
+        "route": "HFE_ROUTE",
+        "timeout": "HFE_TIMEOUT",
+        "max_concurrency": "HFE_MAX_CONCURRENCY",
     }
 
 
@@ -57,7 +60,28 @@ PRECEDENCE_CASES = [
     ("show_progress", "HFE_SHOW_PROGRESS", "true", True, False),
     ("mode", "HFE_MODE", "tei", "tei", "local"),
     ("url", "HFE_URL", "http://env-host:8080", "http://env-host:8080", "http://arg-host:8080"),
+    ("route", "HFE_ROUTE", "openai", "openai", "native"),
+    ("timeout", "HFE_TIMEOUT", "2.5", 2.5, 30.0),
+    ("max_concurrency", "HFE_MAX_CONCURRENCY", "3", 3, 16),
 ]
+
+
+@pytest.mark.parametrize(
+    ("var", "raw"),
+    [("HFE_ROUTE", "grpc"), ("HFE_TIMEOUT", "soon"), ("HFE_TIMEOUT", "-1"), ("HFE_MAX_CONCURRENCY", "0")],
+)
+def test_invalid_remote_settings_in_the_environment_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, raw: str
+) -> None:
+    monkeypatch.setenv(var, raw)
+    with pytest.raises(ConfigurationError, match=var):
+        EmbedderSettings()
+
+
+def test_remote_defaults() -> None:
+    settings = EmbedderSettings()
+    assert (settings.route, settings.timeout, settings.max_concurrency) == ("native", 60.0, 8)
+    assert (settings.max_retries, settings.retry_timeout) == (5, 120.0)
 
 
 @pytest.mark.parametrize(("field", "var", "raw", "from_env", "arg"), PRECEDENCE_CASES)

@@ -11,6 +11,7 @@ import pytest
 import hfe_core
 from hfe_core import errors
 from hfe_core.errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigurationError,
     DimensionMismatchError,
@@ -23,7 +24,11 @@ from hfe_core.errors import (
     InvalidInputError,
     ModelLoadError,
     ModeNotAvailableError,
+    NotFoundError,
+    RateLimitedError,
+    RequestRejectedError,
     ResponseFormatError,
+    ServerError,
 )
 
 # class -> (hfe parent, builtins it must also be)
@@ -38,6 +43,11 @@ TREE: dict[type[Exception], tuple[type[Exception], tuple[type[BaseException], ..
     ModelLoadError: (HfeError, (OSError,)),
     EmbeddingError: (HfeError, (RuntimeError,)),
     EmbeddingRequestError: (EmbeddingError, (RuntimeError,)),
+    AuthenticationError: (EmbeddingRequestError, (PermissionError, RuntimeError)),
+    NotFoundError: (EmbeddingRequestError, (RuntimeError,)),
+    RequestRejectedError: (EmbeddingRequestError, (ValueError, RuntimeError)),
+    RateLimitedError: (EmbeddingRequestError, (RuntimeError,)),
+    ServerError: (EmbeddingRequestError, (RuntimeError,)),
     EmbeddingTimeoutError: (HfeError, (TimeoutError,)),
     ResponseFormatError: (HfeError, (ValueError,)),
 }
