@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -84,7 +85,7 @@ def _keep_failure(errors: dict[int, BaseException], number: int) -> Iterator[Non
     try:
         yield
     except HfeError as exc:
-        if not isinstance(exc, EmbeddingError):
+        if not isinstance(exc, EmbeddingError) or exc.aborts_call:
             raise
         errors[number] = exc
     except Exception as exc:  # noqa: BLE001 - kept and re-raised with the partial results
@@ -231,14 +232,13 @@ class Embedder:
             overhead=backend.prompt_overhead(job.prompt) if max_tokens else 0,
             spans=backend.token_spans,
         )
-        step = backend.work_batch_size(size)
         texts = job.plan.texts
         rows = list(range(len(texts)))
         if backend.sort_by_length:
             # Longest first over the whole call, as sentence-transformers does inside one encode():
             # batches of similar lengths waste no compute on padding. Results go back in input order.
             rows.sort(key=lambda row: -len(texts[row]))
-        job.batches = [rows[start : start + step] for start in range(0, len(rows), step)]
+        job.batches = backend.plan_batches(texts, rows, size)
         return job
 
     def _finish(self, job: _Job, outcome: _Outcome) -> EmbeddingResult:
@@ -305,23 +305,44 @@ class Embedder:
                 partial.append(None)
                 failed_inputs.append(index)
         first = errors[0]
-        raise EmbeddingError(
+        summary = (
             f"{len(failed_inputs)} of {len(job.items)} inputs could not be embedded "
             f"({len(errors)} of {len(job.batches)} batches failed; first error: "
-            f"{type(first).__name__}: {first}). The embeddings of the "
-            "other inputs are kept in .partial_embeddings; retry the inputs in .failed_indices.",
-            failed_indices=failed_inputs,
-            partial_embeddings=partial,
-        ) from first
+            f"{type(first).__name__}: {first}). The embeddings of the other inputs are kept in "
+            ".partial_embeddings; retry the inputs in .failed_indices."
+        )
+        if isinstance(first, EmbeddingError):
+            # Keep the server error's own type (RateLimitedError, ServerError...), with everything computed.
+            first.failed_indices = failed_inputs
+            first.partial_embeddings = partial
+            first.args = (f"{first.args[0] if first.args else first} | {summary}",)
+            raise first
+        raise EmbeddingError(summary, failed_indices=failed_inputs, partial_embeddings=partial) from first
 
     def _run_sync(self, job: _Job) -> _Outcome:
         errors: dict[int, BaseException] = {}
         parts: list[npt.NDArray[np.float32] | None] = [None] * len(job.batches)
+
+        def run(number: int, batch: list[int]) -> None:
+            with _keep_failure(errors, number):
+                parts[number] = self._backend.embed_batch(job.texts_of(batch), **job.batch_options)
+            bar.update(len(batch))
+
         with _progress(job) as bar:
-            for number, batch in enumerate(job.batches):
-                with _keep_failure(errors, number):
-                    parts[number] = self._backend.embed_batch(job.texts_of(batch), **job.batch_options)
-                bar.update(len(batch))
+            workers = min(self._backend.max_concurrency, len(job.batches))
+            if workers <= 1:
+                for number, batch in enumerate(job.batches):
+                    run(number, batch)
+            else:
+                # Threads only wait on the network; the backend bounds what is in flight.
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfe") as pool:
+                    futures = [pool.submit(run, number, batch) for number, batch in enumerate(job.batches)]
+                    try:
+                        for future in futures:
+                            future.result()
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
         return parts, errors
 
     async def _run_async(self, job: _Job) -> _Outcome:

@@ -135,6 +135,10 @@ class EmbeddingError(HfeError, RuntimeError):
     whose positions are listed in :attr:`failed_indices`.
     """
 
+    #: True for failures that doom every request of the call (bad credentials, wrong URL):
+    #: the call stops at once instead of trying its other batches.
+    aborts_call: bool = False
+
     def __init__(
         self,
         message: str,
@@ -175,9 +179,13 @@ class EmbeddingRequestError(EmbeddingError):
 class AuthenticationError(EmbeddingRequestError, PermissionError):
     """The server refused the credentials (401/403): a missing, wrong or expired token or API key."""
 
+    aborts_call = True
+
 
 class NotFoundError(EmbeddingRequestError):
     """The server answered 404: the URL is wrong, or the server lacks that route."""
+
+    aborts_call = True
 
 
 class RequestRejectedError(EmbeddingRequestError, ValueError):

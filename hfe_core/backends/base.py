@@ -13,6 +13,7 @@ backend only says how to embed one batch and what it knows about its model:
 ``token_spans``          character spans of each text's tokens (for truncation)
 ``prompt_overhead``      tokens a prompt and the special tokens add to an input
 ``work_batch_size``      how many texts one ``embed_batch`` call should get
+``plan_batches``         which texts go together into one ``embed_batch`` call
 ``max_concurrency``      how many ``aembed_batch`` calls may run at once
 ``sort_by_length``       batch texts of similar length together (less padding)
 ``close``                release connections or other resources
@@ -94,6 +95,15 @@ class Backend(ABC):
     def work_batch_size(self, batch_size: int) -> int:
         """How many texts one :meth:`embed_batch` call should receive."""
         return batch_size
+
+    def plan_batches(self, texts: list[str], rows: list[int], batch_size: int) -> list[list[int]]:  # noqa: ARG002
+        """Group ``rows`` (indices into ``texts``, in order) into :meth:`embed_batch` calls.
+
+        The default cuts every :meth:`work_batch_size` rows; a server backend plans under
+        its server's limits instead.
+        """
+        step = self.work_batch_size(batch_size)
+        return [rows[start : start + step] for start in range(0, len(rows), step)]
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (connections, pools). The default has none."""
