@@ -100,6 +100,7 @@ class AdaptiveLimit:
         self.limit = self.max_requests
         self.in_flight = 0
         self.inputs_in_flight = 0
+        self.epoch = 0  # bumped on every decrease
         self._successes = 0
 
     def can_start(self, inputs: int) -> bool:
@@ -110,16 +111,25 @@ class AdaptiveLimit:
             return False
         return self.max_inputs is None or self.inputs_in_flight + inputs <= self.max_inputs
 
-    def start(self, inputs: int) -> None:
-        """Record a request that starts."""
+    def start(self, inputs: int) -> int:
+        """Record a request that starts; returns the epoch to pass to :meth:`finish`."""
         self.in_flight += 1
         self.inputs_in_flight += inputs
+        return self.epoch
 
-    def finish(self, inputs: int, *, overloaded: bool = False) -> None:
-        """Record a request that ended; ``overloaded`` when the server pushed back (429)."""
+    def finish(self, inputs: int, *, overloaded: bool = False, epoch: int | None = None) -> None:
+        """Record a request that ended; ``overloaded`` when the server pushed back (429).
+
+        A burst of 429s from requests that all started before the last decrease counts once:
+        pass the ``epoch`` :meth:`start` returned, and only requests started since then can
+        lower the limit again.
+        """
         self.in_flight -= 1
         self.inputs_in_flight -= inputs
+        if overloaded and epoch is not None and epoch != self.epoch:
+            return
         if overloaded:
+            self.epoch += 1
             self.limit = max(1, self.limit // 2)
             self._successes = 0
             return

@@ -16,6 +16,7 @@ The budget is both a number of attempts and a total number of seconds.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -33,9 +34,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -85,7 +88,7 @@ class RetryPolicy:
         if retry_after is not None:
             delay = retry_after
         else:
-            ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
+            ceiling = min(self.max_backoff, self.initial_backoff * 2.0 ** min(attempt - 1, 64))
             delay = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
         if delay > remaining:
             return None

@@ -9,7 +9,6 @@ from hfe_core.errors import ModeNotAvailableError
 __all__ = ["Backend", "create_backend"]
 
 _NOT_YET = {
-    "tei": "a self-hosted Text Embeddings Inference server",
     "endpoint": "Hugging Face Inference Endpoints and the serverless Inference API",
 }
 
@@ -24,6 +23,10 @@ def create_backend(settings: EmbedderSettings) -> Backend:
         from hfe_core.backends.local import LocalBackend
 
         return LocalBackend(settings)
+    if settings.mode == "tei":
+        from hfe_core.backends.tei import TEIBackend
+
+        return TEIBackend(settings)
     raise ModeNotAvailableError(
         f"mode={settings.mode!r} ({_NOT_YET.get(str(settings.mode), 'unknown')}) is not available yet "
         "in this release of hfe; settings for it are accepted so configurations stay valid. "

@@ -320,14 +320,7 @@ def test_cleaned_up_model_path_is_a_model_load_error(adapter: Adapter, tmp_path:
         adapter.documents(adapter.make(model=str(empty)), ["x"])
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"mode": "tei", "url": "http://localhost:8080"},
-        {"url": "http://localhost:8080"},
-        {"endpoint_name": "my-ep"},
-    ],
-)
+@pytest.mark.parametrize("settings", [{"endpoint_name": "my-ep"}, {"mode": "endpoint", "model": "a/b"}])
 def test_modes_not_built_yet_say_so(adapter: Adapter, settings: dict[str, Any]) -> None:
     from hfe_core import ModeNotAvailableError
 

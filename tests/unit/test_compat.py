@@ -275,22 +275,28 @@ def test_config_is_not_mutated() -> None:
 # --- into an Embedder (constructing one loads nothing) -------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("inner", "mode"),
-    [
-        ({"model": "m", "huggingface_base_url": "http://localhost:8080"}, "tei"),
-        ({"endpoint": "https://x.endpoints.huggingface.cloud"}, "endpoint"),
-    ],
-)
-def test_remote_configs_are_not_available_yet(inner: dict[str, object], mode: str) -> None:
+def test_endpoint_configs_are_not_available_yet() -> None:
+    inner = {"endpoint": "https://x.endpoints.huggingface.cloud"}
     settings = settings_from_config({"provider": "huggingface", "config": inner})
     with pytest.raises(ModeNotAvailableError) as info:
         hfe_core.Embedder(**settings)
     assert isinstance(info.value, ConfigurationError)
     assert "not available yet" in str(info.value)
-    assert repr(mode) in str(info.value)
+    assert "'endpoint'" in str(info.value)
     with pytest.raises(ModeNotAvailableError):
         hfe_core.from_config({"provider": "huggingface", "config": inner})
+
+
+def test_mem0_base_url_builds_a_tei_embedder_without_connecting() -> None:
+    embedder = hfe_core.from_config(
+        {
+            "provider": "huggingface",
+            "config": {"model": "m", "huggingface_base_url": "http://localhost:8080/v1"},
+        }
+    )
+    assert embedder.settings.mode == "tei"
+    assert embedder.backend.mode == "tei"
+    assert embedder.backend.base_url == "http://localhost:8080"  # type: ignore[attr-defined]
 
 
 def test_from_config_builds_a_local_embedder_without_loading() -> None:

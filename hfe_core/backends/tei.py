@@ -1,0 +1,631 @@
+"""tei mode: a Text Embeddings Inference server, through its native ``/embed`` route.
+
+* ``GET /info`` is read once, lazily, and every request is planned under the
+  server's limits (:mod:`hfe_core.batching`); a server without ``/info`` gets
+  TEI's defaults.
+* One pooled httpx client per embedder (keep-alive, explicit connect and read
+  timeouts), sync and async; requests in flight are bounded by an adaptive
+  limit that halves on 429 and keeps the inputs in flight under the server's
+  permits (TEI 1.9 answers a batch 429 at once when its permits are short).
+* Every answer is mapped to the error tree at one place, :func:`classify`;
+  transient failures are retried along :class:`~hfe_core.retry.RetryPolicy`.
+* TEI 1.8 and 1.9 differ (validation errors 413 vs 422, ``auto_truncate``
+  default, lowercase directions): hfe sends ``truncate`` explicitly and
+  ``Right``/``Left`` capitalised, and reads both statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, ClassVar
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from hfe_core.auth import token_for_url
+from hfe_core.backends.base import Backend
+from hfe_core.batching import AdaptiveLimit, RequestLimits, plan_requests
+from hfe_core.config import DEFAULT_CONNECT_TIMEOUT, EmbedderSettings, InputType
+from hfe_core.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EmbeddingRequestError,
+    NotFoundError,
+    RateLimitedError,
+    RequestRejectedError,
+    ResponseFormatError,
+    ServerError,
+)
+from hfe_core.retry import RetryPolicy, parse_retry_after
+from hfe_core.truncation import Span
+
+__all__ = ["RequestStats", "ServerInfo", "TEIBackend", "classify"]
+
+logger = logging.getLogger("hfe")
+
+_ROUTE_SUFFIXES = ("/embed", "/v1/embeddings", "/embeddings", "/v1", "/info")
+_TEI_CHARS_PER_TOKEN = 250  # TEI refuses texts over max_input_length x 250 characters
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``GET /info`` says about a TEI server (TEI's defaults when it has no ``/info``)."""
+
+    model_id: str | None = None
+    version: str | None = None
+    max_client_batch_size: int = 32
+    max_batch_tokens: int = 16384
+    max_concurrent_requests: int = 512
+    max_input_length: int | None = None
+    auto_truncate: bool | None = None
+    served_model_name: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServerInfo:
+        """Parse an ``/info`` body, tolerating missing fields."""
+        return cls(
+            model_id=data.get("model_id"),
+            version=data.get("version"),
+            max_client_batch_size=int(data.get("max_client_batch_size") or 32),
+            max_batch_tokens=int(data.get("max_batch_tokens") or 16384),
+            max_concurrent_requests=int(data.get("max_concurrent_requests") or 512),
+            max_input_length=data.get("max_input_length"),
+            auto_truncate=data.get("auto_truncate"),
+            served_model_name=data.get("served_model_name"),
+            raw=data,
+        )
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        """The version as numbers (``(0,)`` when unknown)."""
+        try:
+            return tuple(int(part) for part in (self.version or "0").split("-")[0].split("."))
+        except ValueError:
+            return (0,)
+
+
+@dataclass
+class RequestStats:
+    """Counters of a backend's requests, cumulative (see ``Embedder.last_stats`` for one call)."""
+
+    requests: int = 0
+    retries: int = 0
+    overloaded: int = 0
+    split_for_payload: int = 0
+    server_ms: float = 0.0
+    tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: float) -> None:
+        """Add to counters, thread-safely."""
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What to do with one HTTP answer."""
+
+    kind: str  # "ok", "retry", "split", "fail"
+    error: EmbeddingRequestError | None = None
+    retry_after: float | None = None
+    overloaded: bool = False
+
+
+def _server_message(response: httpx.Response) -> tuple[str, str | None]:
+    """The server's error text and TEI error type, from a JSON or plain-text body."""
+    text = response.text
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        return text.strip(), None
+    if isinstance(body, dict):
+        message = body.get("error") or body.get("message") or text
+        kind = body.get("error_type") or body.get("type")
+        if isinstance(message, list):
+            message = "; ".join(str(item) for item in message)
+        return str(message), str(kind) if kind else None
+    return text.strip(), None
+
+
+def classify(response: httpx.Response, *, url: str) -> _Outcome:
+    """Map one answer to success, retry, split or a typed error. The one error boundary of tei mode.
+
+    Args:
+        response: the server's answer.
+        url: the URL, for messages.
+    """
+    status = response.status_code
+    if status == 200:
+        return _Outcome("ok")
+    message, error_type = _server_message(response)
+    request_id = response.headers.get("x-request-id")
+    details: dict[str, Any] = {"status_code": status, "server_message": message, "request_id": request_id}
+    plain = error_type is None
+    if status == 413 and plain:
+        return _Outcome("split")  # the payload limit (plain text), not a validation error
+    if status in (401, 403):
+        return _Outcome(
+            "fail",
+            AuthenticationError(
+                f"{url} answered {status}: the API key or token was refused. Pass api_key= (TEI's "
+                "--api-key), or set TEI_API_KEY; an HF token from the environment is only sent to "
+                "Hugging Face hosts.",
+                **details,
+            ),
+        )
+    if status == 404:
+        return _Outcome(
+            "fail",
+            NotFoundError(
+                f"{url} answered 404: no such route. Check url= (the server's root URL, e.g. "
+                "http://localhost:8080) and that it is a Text Embeddings Inference server.",
+                **details,
+            ),
+        )
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return _Outcome(
+            "retry",
+            RateLimitedError(
+                f"{url} answered 429 ({message}) until the retry budget ran out. Lower max_concurrency, "
+                "raise max_retries/retry_timeout, or give the server more capacity.",
+                **details,
+            ),
+            retry_after=retry_after,
+            overloaded=True,
+        )
+    if status in (502, 503, 504):
+        return _Outcome(
+            "retry",
+            ServerError(
+                f"{url} answered {status} ({message or 'unavailable'}) until the retry budget ran out; "
+                "the server may be starting or unhealthy.",
+                **details,
+            ),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    if status in (400, 413, 422) and error_type in ("Validation", "Empty", "Tokenizer") or status == 400:
+        return _Outcome(
+            "fail",
+            RequestRejectedError(
+                f"{url} rejected the inputs ({status} {error_type or ''}): {message}", **details
+            ),
+        )
+    if status == 422:
+        return _Outcome(
+            "fail",
+            RequestRejectedError(
+                f"{url} could not read hfe's request ({message}); this is a bug in hfe, please report it.",
+                **details,
+            ),
+        )
+    return _Outcome(
+        "fail",
+        ServerError(f"{url} answered {status}: {message}", **details),
+    )
+
+
+class TEIBackend(Backend):
+    """A Text Embeddings Inference server (native route)."""
+
+    mode: ClassVar[str] = "tei"
+    sort_by_length = True
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        super().__init__(settings)
+        if not settings.url:
+            raise ConfigurationError(
+                "mode='tei' needs url=, the root URL of the server (e.g. http://localhost:8080)."
+            )
+        url = settings.url.rstrip("/")
+        for suffix in _ROUTE_SUFFIXES:
+            if url.endswith(suffix):
+                url = url[: -len(suffix)]
+                break
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigurationError(f"url={settings.url!r} is not an http(s) URL.")
+        self.base_url = url
+        self.max_concurrency = int(settings.max_concurrency or 8)
+        self.policy = RetryPolicy(max_attempts=settings.max_retries + 1, max_seconds=settings.retry_timeout)
+        self.stats = RequestStats()
+        self._token = token_for_url(settings.token, settings.token_source, url)
+        self._info: ServerInfo | None = None
+        self._info_lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._async_clients: dict[int, httpx.AsyncClient] = {}
+        self._limit = AdaptiveLimit(self.max_concurrency)
+        self._limit_cond = threading.Condition()
+        self._async_limits: dict[int, tuple[AdaptiveLimit, asyncio.Condition]] = {}
+        self._dimension: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("TEIBackend is not picklable; pickle the Embedder, which carries its settings.")
+
+    # -- HTTP plumbing ----------------------------------------------------------------------
+    @property
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": "hfe"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    @property
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.settings.timeout, connect=DEFAULT_CONNECT_TIMEOUT)
+
+    @property
+    def _limits(self) -> httpx.Limits:
+        return httpx.Limits(
+            max_connections=self.max_concurrency * 2, max_keepalive_connections=self.max_concurrency
+        )
+
+    @property
+    def client(self) -> httpx.Client:
+        """The pooled sync client (created on first use)."""
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.base_url,
+                headers=self._headers,
+                timeout=self._timeout,
+                limits=self._limits,
+                proxy=self._proxy,
+            )
+        return self._client
+
+    def _async_client(self) -> httpx.AsyncClient:
+        loop = id(asyncio.get_running_loop())
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self._headers,
+                timeout=self._timeout,
+                limits=self._limits,
+                proxy=self._proxy,
+            )
+            self._async_clients[loop] = client
+        return client
+
+    @property
+    def _proxy(self) -> str | None:
+        proxies = self.settings.proxies or {}
+        scheme = urlparse(self.base_url).scheme
+        return proxies.get(f"{scheme}://") or proxies.get(scheme) or proxies.get("all://")
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- server facts -------------------------------------------------------------------------
+    @property
+    def info(self) -> ServerInfo:
+        """The server's ``/info`` (read once; TEI's defaults when the server has none)."""
+        if self._info is None:
+            with self._info_lock:
+                if self._info is None:
+                    self._info = self._fetch_info()
+                    logger.debug("hfe: %s /info: %s", self.base_url, self._info.raw)
+        return self._info
+
+    def _fetch_info(self) -> ServerInfo:
+        response = self._send_sync(lambda: self.client.get("/info"), route="/info")
+        if response is None:
+            return ServerInfo()
+        try:
+            return ServerInfo.from_json(response.json())
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ResponseFormatError(f"{self.base_url}/info did not answer TEI's JSON: {exc}") from exc
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        """``max_input_length`` from ``/info``."""
+        return self.info.max_input_length
+
+    @property
+    def dimension(self) -> int:
+        """The embedding dimension, from one probe embedding (``/info`` does not say), cached."""
+        if self._dimension is None:
+            vectors = self.embed_batch(["dimension probe"], input_type="document", prompt="", batch_size=1)
+            self._dimension = int(vectors.shape[1])
+        return self._dimension
+
+    def _limits_for_requests(self, batch_size: int) -> RequestLimits:
+        info = self.info
+        max_inputs = min(info.max_client_batch_size, info.max_concurrent_requests)
+        if "batch_size" in self.settings.model_fields_set:
+            max_inputs = min(max_inputs, batch_size)
+        return RequestLimits(
+            max_inputs=max(1, max_inputs),
+            max_tokens=info.max_batch_tokens,
+            max_bytes=int(self._payload_limit * 0.95),
+            max_input_tokens=info.max_input_length,
+        )
+
+    @property
+    def _payload_limit(self) -> int:
+        return 2_000_000
+
+    def plan_batches(self, texts: list[str], rows: list[int], batch_size: int) -> list[list[int]]:
+        """Requests under every limit of the server (inputs, tokens, bytes, permits)."""
+        return plan_requests(texts, rows, self._limits_for_requests(batch_size))
+
+    # -- tokenization (for the truncation policy) ----------------------------------------------
+    def token_spans(self, texts: list[str]) -> list[list[Span]]:
+        """Character spans of each text's tokens, from the server's ``/tokenize``."""
+        spans: list[list[Span]] = []
+        limits = self._limits_for_requests(self.info.max_client_batch_size)
+        for request in plan_requests(texts, list(range(len(texts))), limits):
+            batch = [texts[row] for row in request]
+            response = self._send_sync(partial(self._tokenize, batch, special=False), route="/tokenize")
+            if response is None:
+                raise NotFoundError(
+                    f"{self.base_url} has no /tokenize route, which truncation='error', 'truncate_left' "
+                    "and 'chunk' need. Use truncation='truncate'."
+                )
+            for text, tokens in zip(batch, response.json(), strict=True):
+                spans.append(_char_spans(text, tokens))
+        return spans
+
+    def _tokenize(self, texts: list[str], *, special: bool) -> httpx.Response:
+        return self.client.post(
+            "/tokenize", content=_encode({"inputs": texts, "add_special_tokens": special})
+        )
+
+    def prompt_overhead(self, prompt: str) -> int:
+        """Special tokens (from ``/tokenize``) plus the prompt's tokens."""
+        response = self._send_sync(partial(self._tokenize, [prompt or "a"], special=True), route="/tokenize")
+        if response is None:
+            return 2
+        with_specials = response.json()[0]
+        specials = sum(1 for token in with_specials if token.get("special"))
+        return specials + (len(with_specials) - specials if prompt else 0)
+
+    # -- embedding --------------------------------------------------------------------------------
+    def _body(self, texts: list[str], prompt: str) -> dict[str, Any]:
+        info = self.info
+        limit = (info.max_input_length or 0) * _TEI_CHARS_PER_TOKEN
+        inputs = [prompt + text for text in texts]
+        truncate = self.settings.truncation != "error"
+        if truncate and limit:
+            # TEI refuses texts over max_input_length x 250 characters even with truncation on
+            # (before 1.9): cut them client-side, the tokens past that point would be cut anyway.
+            inputs = [text[:limit] if len(text) > limit else text for text in inputs]
+        body: dict[str, Any] = {
+            "inputs": inputs,
+            "truncate": truncate,
+            "truncation_direction": "Right",
+            "normalize": self.settings.normalize,
+        }
+        return body
+
+    def _parse(self, response: httpx.Response, count: int) -> npt.NDArray[np.float32]:
+        try:
+            vectors = np.asarray(response.json(), dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            raise ResponseFormatError(f"{self.base_url}/embed did not answer embeddings: {exc}") from exc
+        if vectors.ndim != 2 or vectors.shape[0] != count:
+            raise ResponseFormatError(
+                f"{self.base_url}/embed answered an array of shape {vectors.shape} for {count} inputs; "
+                "expected (inputs, dimension). Is this a TEI server running an embedding model?"
+            )
+        headers = response.headers
+        self.stats.add(
+            server_ms=float(headers.get("x-total-time") or 0),
+            tokens=int(headers.get("x-compute-tokens") or 0),
+        )
+        return vectors
+
+    def embed_batch(
+        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+    ) -> npt.NDArray[np.float32]:
+        """One ``/embed`` request (split in two if the server's payload limit refuses it)."""
+        body = self._body(texts, prompt)
+        with self._slot(len(texts)) as slot:
+            response = self._send_sync(
+                lambda: self.client.post("/embed", content=_encode(body)), route="/embed", slot=slot
+            )
+        if response is None:  # split on the payload limit
+            return self._split_sync(texts, input_type, prompt, batch_size)
+        return self._parse(response, len(texts))
+
+    async def aembed_batch(
+        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+    ) -> npt.NDArray[np.float32]:
+        """Async twin of :meth:`embed_batch`."""
+        body = self._body(texts, prompt)
+        client = self._async_client()
+        limit, cond = self._async_limit()
+        slot = _Slot(len(texts))
+        async with cond:
+            await cond.wait_for(lambda: limit.can_start(len(texts)))
+            slot.epoch = limit.start(len(texts))
+        try:
+            response = await self._send_async(
+                lambda: client.post("/embed", content=_encode(body)), route="/embed", slot=slot
+            )
+        finally:
+            async with cond:
+                limit.finish(len(texts), overloaded=slot.overloaded, epoch=slot.epoch)
+                cond.notify_all()
+        if response is None:
+            half = len(texts) // 2
+            if half == 0:
+                raise self._too_large(texts)
+            self.stats.add(split_for_payload=1)
+            first = await self.aembed_batch(
+                texts[:half], input_type=input_type, prompt=prompt, batch_size=batch_size
+            )
+            second = await self.aembed_batch(
+                texts[half:], input_type=input_type, prompt=prompt, batch_size=batch_size
+            )
+            return np.concatenate([first, second])
+        return self._parse(response, len(texts))
+
+    def _split_sync(
+        self, texts: list[str], input_type: InputType, prompt: str, batch_size: int
+    ) -> npt.NDArray[np.float32]:
+        half = len(texts) // 2
+        if half == 0:
+            raise self._too_large(texts)
+        self.stats.add(split_for_payload=1)
+        first = self.embed_batch(texts[:half], input_type=input_type, prompt=prompt, batch_size=batch_size)
+        second = self.embed_batch(texts[half:], input_type=input_type, prompt=prompt, batch_size=batch_size)
+        return np.concatenate([first, second])
+
+    def _too_large(self, texts: list[str]) -> RequestRejectedError:
+        return RequestRejectedError(
+            f"{self.base_url} refused a request with one input of {len(texts[0])} characters: it is over "
+            "the server's payload limit (--payload-limit, 2 MB by default). Shorten the text, or raise the "
+            "server's limit.",
+            status_code=413,
+        )
+
+    # -- concurrency ---------------------------------------------------------------------------
+    def _slot(self, inputs: int) -> _SyncSlot:
+        return _SyncSlot(self._limit, self._limit_cond, inputs)
+
+    def _async_limit(self) -> tuple[AdaptiveLimit, asyncio.Condition]:
+        loop = id(asyncio.get_running_loop())
+        pair = self._async_limits.get(loop)
+        if pair is None:
+            pair = (AdaptiveLimit(self.max_concurrency), asyncio.Condition())
+            self._async_limits[loop] = pair
+        return pair
+
+    # -- sending with retries: one decision procedure, a sync and an async shell ----------------------
+    def _after_failure(self, outcome: _Outcome, attempt: int, started: float, slot: _Slot | None) -> float:
+        """The wait before the next attempt, or raise the outcome's error when the budget is spent."""
+        if outcome.overloaded:
+            self.stats.add(overloaded=1)
+            if slot is not None:
+                slot.overloaded = True
+        wait = self.policy.wait(attempt, time.monotonic() - started, outcome.retry_after)
+        if wait is None:
+            assert outcome.error is not None  # noqa: S101 - "retry" outcomes always carry one
+            raise outcome.error
+        self.stats.add(retries=1)
+        logger.debug(
+            "hfe: retrying %s in %.2fs (attempt %d): %s", self.base_url, wait, attempt, outcome.error
+        )
+        return wait
+
+    def _connection_outcome(self, exc: httpx.HTTPError, route: str) -> _Outcome:
+        return _Outcome(
+            "retry",
+            ServerError(
+                f"Could not get an answer from {self.base_url}{route} ({type(exc).__name__}: {exc}) within "
+                "the retry budget. Is the server running and reachable? TEI accepts connections only "
+                "once its model is loaded.",
+            ),
+        )
+
+    def _send_sync(
+        self, send: Callable[[], httpx.Response], *, route: str, slot: _Slot | None = None
+    ) -> httpx.Response | None:
+        """Send with retries. ``None`` means: split the request (payload limit), or no such route."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.add(requests=1)
+            try:
+                response = send()
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                outcome = self._connection_outcome(exc, route)
+            else:
+                outcome = classify(response, url=self.base_url + route)
+                if outcome.kind == "ok":
+                    return response
+                if outcome.kind == "split" or (route != "/embed" and response.status_code == 404):
+                    return None
+                if outcome.kind == "fail":
+                    assert outcome.error is not None  # noqa: S101
+                    raise outcome.error
+            time.sleep(self._after_failure(outcome, attempt, started, slot))
+
+    async def _send_async(
+        self, send: Callable[[], Awaitable[httpx.Response]], *, route: str, slot: _Slot | None = None
+    ) -> httpx.Response | None:
+        """Async twin of :meth:`_send_sync`."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.add(requests=1)
+            try:
+                response = await send()
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                outcome = self._connection_outcome(exc, route)
+            else:
+                outcome = classify(response, url=self.base_url + route)
+                if outcome.kind == "ok":
+                    return response
+                if outcome.kind == "split" or (route != "/embed" and response.status_code == 404):
+                    return None
+                if outcome.kind == "fail":
+                    assert outcome.error is not None  # noqa: S101
+                    raise outcome.error
+            await asyncio.sleep(self._after_failure(outcome, attempt, started, slot))
+
+
+class _Slot:
+    """One request's place under the adaptive limit; remembers whether the server pushed back."""
+
+    def __init__(self, inputs: int) -> None:
+        self.inputs = inputs
+        self.overloaded = False
+        self.epoch = 0
+
+
+class _SyncSlot(_Slot):
+    def __init__(self, limit: AdaptiveLimit, cond: threading.Condition, inputs: int) -> None:
+        super().__init__(inputs)
+        self._limit = limit
+        self._cond = cond
+
+    def __enter__(self) -> _SyncSlot:
+        with self._cond:
+            self._cond.wait_for(lambda: self._limit.can_start(self.inputs))
+            self.epoch = self._limit.start(self.inputs)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._limit.finish(self.inputs, overloaded=self.overloaded, epoch=self.epoch)
+            self._cond.notify_all()
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, exactly what the request planner counted (whatever httpx's own default)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _char_spans(text: str, tokens: list[dict[str, Any]]) -> list[Span]:
+    """Spans of non-special tokens; byte offsets (if a server sends them) become character offsets."""
+    raw = [
+        (token["start"], token["stop"])
+        for token in tokens
+        if not token.get("special") and token.get("start") is not None
+    ]
+    if raw and max(stop for _, stop in raw) > len(text):
+        encoded = text.encode("utf-8")
+        return [
+            (len(encoded[:start].decode("utf-8", "ignore")), len(encoded[:stop].decode("utf-8", "ignore")))
+            for start, stop in raw
+        ]
+    return [(int(start), int(stop)) for start, stop in raw]
