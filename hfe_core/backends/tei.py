@@ -17,14 +17,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlparse
 
 import httpx
@@ -37,6 +38,7 @@ from hfe_core.batching import AdaptiveLimit, RequestLimits, plan_requests
 from hfe_core.config import DEFAULT_CONNECT_TIMEOUT, EmbedderSettings, InputType
 from hfe_core.errors import (
     AuthenticationError,
+    BackendUnavailableError,
     ConfigurationError,
     EmbeddingRequestError,
     NotFoundError,
@@ -113,6 +115,21 @@ class RequestStats:
                 setattr(self, name, getattr(self, name) + delta)
 
 
+class HTTPResponse(Protocol):
+    """What hfe reads of an HTTP answer (httpx's, or the one the openai client wraps)."""
+
+    @property
+    def status_code(self) -> int: ...  # noqa: D102
+
+    @property
+    def text(self) -> str: ...  # noqa: D102
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...  # noqa: D102
+
+    def json(self) -> Any: ...  # noqa: D102
+
+
 @dataclass(frozen=True)
 class _Outcome:
     """What to do with one HTTP answer."""
@@ -123,7 +140,7 @@ class _Outcome:
     overloaded: bool = False
 
 
-def _server_message(response: httpx.Response) -> tuple[str, str | None]:
+def _server_message(response: HTTPResponse) -> tuple[str, str | None]:
     """The server's error text and TEI error type, from a JSON or plain-text body."""
     text = response.text
     try:
@@ -139,7 +156,7 @@ def _server_message(response: httpx.Response) -> tuple[str, str | None]:
     return text.strip(), None
 
 
-def classify(response: httpx.Response, *, url: str) -> _Outcome:
+def classify(response: HTTPResponse, *, url: str) -> _Outcome:
     """Map one answer to success, retry, split or a typed error. The one error boundary of tei mode.
 
     Args:
@@ -246,10 +263,16 @@ class TEIBackend(Backend):
         self._info_lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._async_clients: dict[int, httpx.AsyncClient] = {}
-        self._limit = AdaptiveLimit(self.max_concurrency)
+        self._limit: AdaptiveLimit | None = None
         self._limit_cond = threading.Condition()
         self._async_limits: dict[int, tuple[AdaptiveLimit, asyncio.Condition]] = {}
         self._dimension: int | None = None
+        self._openai_clients: dict[int, Any] = {}
+        if settings.route == "openai" and not settings.normalize:
+            raise ConfigurationError(
+                "route='openai' always returns normalized vectors (/v1/embeddings has no normalize "
+                "field); use route='native' for normalize=False."
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("TEIBackend is not picklable; pickle the Embedder, which carries its settings.")
@@ -366,19 +389,33 @@ class TEIBackend(Backend):
 
     # -- tokenization (for the truncation policy) ----------------------------------------------
     def token_spans(self, texts: list[str]) -> list[list[Span]]:
-        """Character spans of each text's tokens, from the server's ``/tokenize``."""
-        spans: list[list[Span]] = []
+        """Character spans of each text's tokens, from the server's ``/tokenize``.
+
+        TEI refuses to tokenize more than ``max_input_length x 250`` characters at once, so
+        longer texts are tokenized in pieces cut before a whitespace, and the spans joined.
+        """
+        limit = (self.info.max_input_length or 0) * _TEI_CHARS_PER_TOKEN or None
+        pieces: list[str] = []
+        owners: list[tuple[int, int]] = []  # (text index, character offset of the piece)
+        for index, text in enumerate(texts):
+            for offset, piece in _pieces(text, limit):
+                pieces.append(piece)
+                owners.append((index, offset))
+        spans: list[list[Span]] = [[] for _ in texts]
         limits = self._limits_for_requests(self.info.max_client_batch_size)
-        for request in plan_requests(texts, list(range(len(texts))), limits):
-            batch = [texts[row] for row in request]
+        for request in plan_requests(pieces, list(range(len(pieces))), limits):
+            batch = [pieces[row] for row in request]
             response = self._send_sync(partial(self._tokenize, batch, special=False), route="/tokenize")
             if response is None:
                 raise NotFoundError(
                     f"{self.base_url} has no /tokenize route, which truncation='error', 'truncate_left' "
                     "and 'chunk' need. Use truncation='truncate'."
                 )
-            for text, tokens in zip(batch, response.json(), strict=True):
-                spans.append(_char_spans(text, tokens))
+            for row, piece, tokens in zip(request, batch, response.json(), strict=True):
+                index, offset = owners[row]
+                spans[index].extend(
+                    (start + offset, stop + offset) for start, stop in _char_spans(piece, tokens)
+                )
         return spans
 
     def _tokenize(self, texts: list[str], *, special: bool) -> httpx.Response:
@@ -396,7 +433,50 @@ class TEIBackend(Backend):
         return specials + (len(with_specials) - specials if prompt else 0)
 
     # -- embedding --------------------------------------------------------------------------------
+    @property
+    def _path(self) -> str:
+        return "/v1/embeddings" if self.settings.route == "openai" else "/embed"
+
+    def _post_sync(self, body: dict[str, Any]) -> HTTPResponse:
+        if self.settings.route == "openai":
+            return _openai_call(lambda: self._openai_client().embeddings.with_raw_response.create(**body))
+        return self.client.post("/embed", content=_encode(body))
+
+    async def _post_async(self, body: dict[str, Any]) -> HTTPResponse:
+        if self.settings.route == "openai":
+            client = self._openai_client(asynchronous=True)
+            return await _openai_acall(lambda: client.embeddings.with_raw_response.create(**body))
+        return await self._async_client().post("/embed", content=_encode(body))
+
+    def _openai_client(self, *, asynchronous: bool = False) -> Any:
+        key = id(asyncio.get_running_loop()) if asynchronous else 0
+        client = self._openai_clients.get(key)
+        if client is None:
+            try:
+                import openai
+            except ImportError as exc:
+                raise BackendUnavailableError(
+                    "route='openai' needs the openai client: pip install 'hfe[openai]'"
+                ) from exc
+            factory = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+            client = factory(
+                base_url=self.base_url + "/v1",
+                api_key=self._token or "no-key",
+                max_retries=0,  # hfe retries, along its own policy
+                timeout=self.settings.timeout,
+            )
+            self._openai_clients[key] = client
+        return client
+
     def _body(self, texts: list[str], prompt: str) -> dict[str, Any]:
+        if self.settings.route == "openai":
+            # /v1/embeddings takes no truncate, prompt_name or normalize: prompts are put before the
+            # texts here, truncation is the server's auto_truncate (or hfe's, client-side).
+            return {
+                "input": [prompt + text for text in texts],
+                "model": self.info.served_model_name or self.info.model_id or "tei",
+                "encoding_format": "base64",
+            }
         info = self.info
         limit = (info.max_input_length or 0) * _TEI_CHARS_PER_TOKEN
         inputs = [prompt + text for text in texts]
@@ -413,14 +493,21 @@ class TEIBackend(Backend):
         }
         return body
 
-    def _parse(self, response: httpx.Response, count: int) -> npt.NDArray[np.float32]:
+    def _parse(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
         try:
-            vectors = np.asarray(response.json(), dtype=np.float32)
-        except (ValueError, TypeError) as exc:
-            raise ResponseFormatError(f"{self.base_url}/embed did not answer embeddings: {exc}") from exc
+            if self.settings.route == "openai":
+                data = sorted(response.json()["data"], key=lambda item: item["index"])
+                rows = [_decode_vector(item["embedding"]) for item in data]
+                vectors = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+            else:
+                vectors = np.asarray(response.json(), dtype=np.float32)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ResponseFormatError(
+                f"{self.base_url}{self._path} did not answer embeddings: {exc}"
+            ) from exc
         if vectors.ndim != 2 or vectors.shape[0] != count:
             raise ResponseFormatError(
-                f"{self.base_url}/embed answered an array of shape {vectors.shape} for {count} inputs; "
+                f"{self.base_url}{self._path} answered an array of shape {vectors.shape} for {count} inputs; "
                 "expected (inputs, dimension). Is this a TEI server running an embedding model?"
             )
         headers = response.headers
@@ -436,9 +523,7 @@ class TEIBackend(Backend):
         """One ``/embed`` request (split in two if the server's payload limit refuses it)."""
         body = self._body(texts, prompt)
         with self._slot(len(texts)) as slot:
-            response = self._send_sync(
-                lambda: self.client.post("/embed", content=_encode(body)), route="/embed", slot=slot
-            )
+            response = self._send_sync(partial(self._post_sync, body), route=self._path, slot=slot)
         if response is None:  # split on the payload limit
             return self._split_sync(texts, input_type, prompt, batch_size)
         return self._parse(response, len(texts))
@@ -448,16 +533,13 @@ class TEIBackend(Backend):
     ) -> npt.NDArray[np.float32]:
         """Async twin of :meth:`embed_batch`."""
         body = self._body(texts, prompt)
-        client = self._async_client()
         limit, cond = self._async_limit()
         slot = _Slot(len(texts))
         async with cond:
             await cond.wait_for(lambda: limit.can_start(len(texts)))
             slot.epoch = limit.start(len(texts))
         try:
-            response = await self._send_async(
-                lambda: client.post("/embed", content=_encode(body)), route="/embed", slot=slot
-            )
+            response = await self._send_async(partial(self._post_async, body), route=self._path, slot=slot)
         finally:
             async with cond:
                 limit.finish(len(texts), overloaded=slot.overloaded, epoch=slot.epoch)
@@ -496,14 +578,20 @@ class TEIBackend(Backend):
         )
 
     # -- concurrency ---------------------------------------------------------------------------
+    def _new_limit(self) -> AdaptiveLimit:
+        # Each input takes one of the server's permits: never more inputs in flight than it has.
+        return AdaptiveLimit(self.max_concurrency, max_inputs=self.info.max_concurrent_requests)
+
     def _slot(self, inputs: int) -> _SyncSlot:
+        if self._limit is None:
+            self._limit = self._new_limit()
         return _SyncSlot(self._limit, self._limit_cond, inputs)
 
     def _async_limit(self) -> tuple[AdaptiveLimit, asyncio.Condition]:
         loop = id(asyncio.get_running_loop())
         pair = self._async_limits.get(loop)
         if pair is None:
-            pair = (AdaptiveLimit(self.max_concurrency), asyncio.Condition())
+            pair = (self._new_limit(), asyncio.Condition())
             self._async_limits[loop] = pair
         return pair
 
@@ -535,8 +623,8 @@ class TEIBackend(Backend):
         )
 
     def _send_sync(
-        self, send: Callable[[], httpx.Response], *, route: str, slot: _Slot | None = None
-    ) -> httpx.Response | None:
+        self, send: Callable[[], HTTPResponse], *, route: str, slot: _Slot | None = None
+    ) -> HTTPResponse | None:
         """Send with retries. ``None`` means: split the request (payload limit), or no such route."""
         started = time.monotonic()
         attempt = 0
@@ -559,8 +647,8 @@ class TEIBackend(Backend):
             time.sleep(self._after_failure(outcome, attempt, started, slot))
 
     async def _send_async(
-        self, send: Callable[[], Awaitable[httpx.Response]], *, route: str, slot: _Slot | None = None
-    ) -> httpx.Response | None:
+        self, send: Callable[[], Awaitable[HTTPResponse]], *, route: str, slot: _Slot | None = None
+    ) -> HTTPResponse | None:
         """Async twin of :meth:`_send_sync`."""
         started = time.monotonic()
         attempt = 0
@@ -608,6 +696,53 @@ class _SyncSlot(_Slot):
         with self._cond:
             self._limit.finish(self.inputs, overloaded=self.overloaded, epoch=self.epoch)
             self._cond.notify_all()
+
+
+def _pieces(text: str, limit: int | None) -> list[tuple[int, str]]:
+    """``text`` in pieces of at most ``limit`` characters, each cut before a whitespace when possible."""
+    if limit is None or len(text) <= limit:
+        return [(0, text)]
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    while start < len(text):
+        end = min(start + limit, len(text))
+        if end < len(text):
+            cut = max(text.rfind(" ", start + 1, end), text.rfind("\n", start + 1, end))
+            end = cut if cut > start else end
+        pieces.append((start, text[start:end]))
+        start = end
+    return pieces
+
+
+def _decode_vector(value: str | list[float]) -> npt.NDArray[np.float32]:
+    """A /v1 embedding: base64 of little-endian float32 bytes, or a list of floats."""
+    if isinstance(value, str):
+        return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
+def _openai_call(call: Callable[[], Any]) -> HTTPResponse:
+    """Run an openai-client call and hand back its raw HTTP answer, errors included, for classify()."""
+    import openai
+
+    try:
+        return call().http_response  # type: ignore[no-any-return]
+    except openai.APIStatusError as exc:
+        return exc.response
+    except openai.APIConnectionError as exc:
+        raise httpx.ConnectError(str(exc)) from exc
+
+
+async def _openai_acall(call: Callable[[], Awaitable[Any]]) -> HTTPResponse:
+    """Async twin of :func:`_openai_call`."""
+    import openai
+
+    try:
+        return (await call()).http_response  # type: ignore[no-any-return]
+    except openai.APIStatusError as exc:
+        return exc.response
+    except openai.APIConnectionError as exc:
+        raise httpx.ConnectError(str(exc)) from exc
 
 
 def _encode(body: dict[str, Any]) -> bytes:
