@@ -52,6 +52,13 @@ class EmbeddingStats:
         truncated: inputs cut to the model's limit.
         chunked: inputs split into windows and averaged.
         seconds: wall time of the call.
+        requests: HTTP requests sent, retries included (server modes).
+        retries: requests that were retries of a transient failure.
+        server_ms: time the server reports it spent (TEI's ``x-total-time``), summed.
+        tokens: tokens the server computed (TEI's ``x-compute-tokens``), summed.
+
+    The server counters are the backend's during the call: when one embedder serves
+    several calls at once, each call's counters include the others'.
     """
 
     input_type: InputType
@@ -61,6 +68,10 @@ class EmbeddingStats:
     truncated: int = 0
     chunked: int = 0
     seconds: float = 0.0
+    requests: int = 0
+    retries: int = 0
+    server_ms: float = 0.0
+    tokens: int = 0
 
 
 @dataclass
@@ -101,6 +112,7 @@ class _Job:
     batch_size: int
     show_progress: bool
     started: float
+    counters: dict[str, float] = field(default_factory=dict)
     batches: list[list[int]] = field(default_factory=list)  # rows of plan.texts, per backend call
 
     def texts_of(self, batch: list[int]) -> list[str]:
@@ -219,6 +231,7 @@ class Embedder:
         )
         if not items:
             return job
+        job.counters = self._backend.counters()
         if self._settings.expected_dimension is not None or self._settings.dimensions is not None:
             _ = self.dimension
         job.prompt = self.prompt(input_type)
@@ -261,6 +274,8 @@ class Embedder:
         vectors = combine_windows(vectors, job.plan, len(job.items), normalize=self._settings.normalize)
         vectors = truncate_dimensions(vectors, self._settings.dimensions, normalize=self._settings.normalize)
         stats.seconds = time.perf_counter() - job.started
+        for name, value in self._backend.counters().items():
+            setattr(stats, name, type(getattr(stats, name))(value - job.counters.get(name, 0)))
         self.last_stats = stats
         if stats.truncated or stats.chunked:
             what = "truncated" if stats.truncated else "chunked and averaged"

@@ -16,6 +16,7 @@ backend only says how to embed one batch and what it knows about its model:
 ``plan_batches``         which texts go together into one ``embed_batch`` call
 ``max_concurrency``      how many ``aembed_batch`` calls may run at once
 ``sort_by_length``       batch texts of similar length together (less padding)
+``counters``             cumulative request counters, for per-call statistics
 ``close``                release connections or other resources
 =======================  ===================================================
 """
@@ -104,6 +105,10 @@ class Backend(ABC):
         """
         step = self.work_batch_size(batch_size)
         return [rows[start : start + step] for start in range(0, len(rows), step)]
+
+    def counters(self) -> dict[str, float]:
+        """Cumulative request counters (``requests``, ``retries``, ``server_ms``, ``tokens``)."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (connections, pools). The default has none."""

@@ -268,6 +268,7 @@ class TEIBackend(Backend):
         self._async_limits: dict[int, tuple[AdaptiveLimit, asyncio.Condition]] = {}
         self._dimension: int | None = None
         self._openai_clients: dict[int, Any] = {}
+        self._overheads: dict[str, int] = {}
         if settings.route == "openai" and not settings.normalize:
             raise ConfigurationError(
                 "route='openai' always returns normalized vectors (/v1/embeddings has no normalize "
@@ -327,6 +328,16 @@ class TEIBackend(Backend):
         proxies = self.settings.proxies or {}
         scheme = urlparse(self.base_url).scheme
         return proxies.get(f"{scheme}://") or proxies.get(scheme) or proxies.get("all://")
+
+    def counters(self) -> dict[str, float]:
+        """The request counters of :attr:`stats`."""
+        stats = self.stats
+        return {
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "server_ms": stats.server_ms,
+            "tokens": stats.tokens,
+        }
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -424,7 +435,12 @@ class TEIBackend(Backend):
         )
 
     def prompt_overhead(self, prompt: str) -> int:
-        """Special tokens (from ``/tokenize``) plus the prompt's tokens."""
+        """Special tokens (from ``/tokenize``) plus the prompt's tokens; asked once per prompt."""
+        if prompt not in self._overheads:
+            self._overheads[prompt] = self._measure_overhead(prompt)
+        return self._overheads[prompt]
+
+    def _measure_overhead(self, prompt: str) -> int:
         response = self._send_sync(partial(self._tokenize, [prompt or "a"], special=True), route="/tokenize")
         if response is None:
             return 2

@@ -164,6 +164,9 @@ def test_faults_are_retried_and_every_input_is_embedded_once(asynchronous: bool)
         assert server.stats.count("/embed", 429) > 0 and server.stats.count("/embed", 503) > 0
         stats = embedder.backend.stats  # type: ignore[attr-defined]
         assert stats.retries > 0 and stats.overloaded > 0
+        call = embedder.last_stats
+        assert call is not None and call.retries > 0 and call.requests >= call.batches + call.retries
+        assert call.tokens > 0
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
@@ -233,6 +236,23 @@ def test_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("HF_TOKEN", "sk-tei-secret")
         with pytest.raises(AuthenticationError):
             _embedder(server).embed_documents(["hf token stays home"])
+
+
+def test_per_call_statistics_are_logged_at_debug_without_the_key(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with TEIServer(vectors="hash", api_key="sk-never-logged") as server:
+        embedder = _embedder(server, api_key="sk-never-logged")
+        with caplog.at_level(logging.DEBUG, logger="hfe"):
+            embedder.embed_documents([f"logged {i}" for i in range(40)])
+            first = embedder.last_stats
+            embedder.embed_documents([f"logged {i}" for i in range(40)])
+    # The first call also asks /info and /tokenize (special tokens) once; later calls only embed.
+    assert first is not None and first.requests == 4
+    stats = embedder.last_stats
+    assert stats is not None and stats.requests == 2 and stats.batches == 2 and stats.tokens == 40 * 4
+    assert any("requests=2" in record.getMessage() for record in caplog.records)
+    assert all("sk-never-logged" not in record.getMessage() for record in caplog.records)
 
 
 def test_a_wrong_url_is_a_not_found_error(tei: TEIServer) -> None:
