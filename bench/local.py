@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from _corpus import passage, sentence  # bench/ is on sys.path when a bench runs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -75,55 +76,8 @@ AGREEMENT = 0.999
 WARMUP_TEXTS = 32
 NOISY_SPREAD = 1.2  # slowest / fastest run of one contender above this: the machine was busy
 
-# A fixed vocabulary of common English words; texts are drawn from it, nothing is downloaded.
-VOCABULARY = """
-the of and to in is was for on that with as by at from his her he she it they we you this
-which are be or an had not but were have has their one all there been more when who will
-would can no out up said what about into than them some could time so other its only new
-these two may first then do any like my now over such our man me even most made after also
-did many before must through back years where much your way well down should because each
-just those people how too little state good very make world still own see men work long get
-here between both life being under never day same another know while last might us great old
-year off come since against go came right used take three states himself few house use during
-without again place american around however home small found mrs thought went say part once
-general high upon school every united left number course war until always away something fact
-though water less public put think almost hand enough far took head yet government system better
-set told nothing night end why called didn eyes find going look asked later knew point next city
-business give group toward young days let room president side social given present several order
-national possible rather second face per among form important often things looked early white
-john case become large need big four within felt children along saw best church ever least power
-development light thing family interest want members mind country area others done turned although
-open god service certain kind problem began different door thus help sense means whole matter
-perhaps itself york times law human line above name example action company hands local show whether
-five history gave today either act feet across taken past quite anything seen having death experience
-body word half really week free field car words already themselves information tell together college
-shall money period held keep sure probably real behind seemed political question air office brought
-whose special heard major problems ago became federal moment study available known result street
-economic boy position reason change south board individual job society areas west close turn love
-community true court force full seems am wife age future voice center woman control common policy
-necessary following front sometimes six girl clear further land able feel party music education
-provide students river village garden mountain summer winter bread coffee library window morning
-evening market bridge harbor island forest winter letter station doctor teacher machine engine
-""".split()
-
 
 # -- corpus -----------------------------------------------------------------------------------
-def _sentence(rng: random.Random, words: int) -> str:
-    chosen = [rng.choice(VOCABULARY) for _ in range(words)]
-    chosen[0] = chosen[0].capitalize()
-    return " ".join(chosen) + rng.choice([".", ".", ".", "?", "!"])
-
-
-def _passage(rng: random.Random, words: int) -> str:
-    sentences: list[str] = []
-    left = words
-    while left > 0:
-        size = min(left, rng.randint(8, 25))
-        sentences.append(_sentence(rng, size))
-        left -= size
-    return " ".join(sentences)
-
-
 def build_corpus(n: int, seed: int = 0) -> list[str]:
     """``n`` seeded texts in shuffled order: ~85% sentences of 5-40 words, ~12% paragraphs
     of 100-300 words, ~3% long texts of 400-900 words (well over the 256-token limit)."""
@@ -132,11 +86,11 @@ def build_corpus(n: int, seed: int = 0) -> list[str]:
     for _ in range(n):
         kind = rng.random()
         if kind < 0.85:
-            texts.append(_sentence(rng, rng.randint(5, 40)))
+            texts.append(sentence(rng, rng.randint(5, 40)))
         elif kind < 0.97:
-            texts.append(_passage(rng, rng.randint(100, 300)))
+            texts.append(passage(rng, rng.randint(100, 300)))
         else:
-            texts.append(_passage(rng, rng.randint(400, 900)))
+            texts.append(passage(rng, rng.randint(400, 900)))
     return texts
 
 

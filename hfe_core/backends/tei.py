@@ -60,6 +60,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 logger = logging.getLogger("hfe")
 
+#: Routes a server may lack (TEI's defaults, or the policies that need them, say what then).
+_OPTIONAL_ROUTES = frozenset({"/info", "/tokenize"})
 _ROUTE_SUFFIXES = ("/embed", "/v1/embeddings", "/embeddings", "/v1", "/info")
 _TEI_CHARS_PER_TOKEN = 250  # TEI refuses texts over max_input_length x 250 characters
 
@@ -140,7 +142,7 @@ class HTTPResponse(Protocol):
 class _Outcome:
     """What to do with one HTTP answer."""
 
-    kind: str  # "ok", "retry", "split", "fail"
+    kind: str  # "ok", "retry", "split", "fail", "absent"
     error: EmbeddingRequestError | None = None
     retry_after: float | None = None
     overloaded: bool = False
@@ -644,6 +646,16 @@ class TEIBackend(Backend):
             ),
         )
 
+    def _judge(self, response: HTTPResponse, route: str) -> _Outcome:
+        """The outcome of one answer ("ok", "retry", "split", "absent"); raises final errors at once."""
+        if route in _OPTIONAL_ROUTES and response.status_code == 404:
+            return _Outcome("absent")  # an older or partial server: the caller falls back
+        outcome = classify(response, url=self.base_url + route)
+        if outcome.kind == "fail":
+            assert outcome.error is not None  # noqa: S101 - "fail" outcomes always carry one
+            raise outcome.error
+        return outcome
+
     def _send_sync(
         self, send: Callable[[], HTTPResponse], *, route: str, slot: _Slot | None = None
     ) -> HTTPResponse | None:
@@ -658,14 +670,9 @@ class TEIBackend(Backend):
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = self._connection_outcome(exc, route)
             else:
-                outcome = classify(response, url=self.base_url + route)
-                if outcome.kind == "ok":
-                    return response
-                if outcome.kind == "split" or (route != "/embed" and response.status_code == 404):
-                    return None
-                if outcome.kind == "fail":
-                    assert outcome.error is not None  # noqa: S101
-                    raise outcome.error
+                outcome = self._judge(response, route)
+                if outcome.kind != "retry":
+                    return response if outcome.kind == "ok" else None
             time.sleep(self._after_failure(outcome, attempt, started, slot))
 
     async def _send_async(
@@ -682,14 +689,9 @@ class TEIBackend(Backend):
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = self._connection_outcome(exc, route)
             else:
-                outcome = classify(response, url=self.base_url + route)
-                if outcome.kind == "ok":
-                    return response
-                if outcome.kind == "split" or (route != "/embed" and response.status_code == 404):
-                    return None
-                if outcome.kind == "fail":
-                    assert outcome.error is not None  # noqa: S101
-                    raise outcome.error
+                outcome = self._judge(response, route)
+                if outcome.kind != "retry":
+                    return response if outcome.kind == "ok" else None
             await asyncio.sleep(self._after_failure(outcome, attempt, started, slot))
 
 

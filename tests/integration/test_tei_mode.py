@@ -255,9 +255,10 @@ def test_per_call_statistics_are_logged_at_debug_without_the_key(caplog: pytest.
     assert all("sk-never-logged" not in record.getMessage() for record in caplog.records)
 
 
-def test_a_wrong_url_is_a_not_found_error(tei: TEIServer) -> None:
+@pytest.mark.parametrize("route", ["native", "openai"])
+def test_a_wrong_url_is_a_not_found_error(tei: TEIServer, route: str) -> None:
     with pytest.raises(NotFoundError):
-        Embedder(mode="tei", url=tei.url + "/not-tei").embed_documents(["x"])
+        Embedder(mode="tei", url=tei.url + "/not-tei", route=route).embed_documents(["x"])
 
 
 # --- the error boundary, on real answers of the server (TEI 1.8 and 1.9) ----------------------------------
