@@ -15,7 +15,9 @@ key                        from               hfe setting
                                               ``sentence-transformers/multi-qa-MiniLM-L6-cos-v1``)
 ``api_key``                both               ``token`` (env ``HUGGINGFACE_API_KEY`` for mem0,
                                               ``HUGGINGFACE_ACCESS_TOKEN`` for embedchain)
-``model_kwargs``           both               ``model_kwargs`` (local mode)
+``model_kwargs``           both               ``model_kwargs`` locally; against a server its
+                                              ``truncate``, ``truncation_direction``,
+                                              ``normalize``, ``dimensions`` become settings
 ``huggingface_base_url``   mem0               ``mode="tei"``, ``url`` (an empty string is an error)
 ``embedding_dims``         mem0               ``expected_dimension`` (checked, not trusted)
 ``http_client_proxies``    mem0               ``proxies``
@@ -104,7 +106,10 @@ def _translate(inner: Mapping[str, Any]) -> dict[str, Any]:
     if inner.get("api_key"):
         out["token"] = inner["api_key"]
     if inner.get("model_kwargs"):
-        out["model_kwargs"] = dict(inner["model_kwargs"])
+        if inner.get("huggingface_base_url") or inner.get("endpoint"):
+            out.update(_server_kwargs(dict(inner["model_kwargs"])))
+        else:
+            out["model_kwargs"] = dict(inner["model_kwargs"])
     if inner.get("huggingface_base_url") is not None and inner.get("endpoint") is not None:
         raise ConfigurationError("Give huggingface_base_url (mem0) or endpoint (embedchain), not both.")
     for key in ("huggingface_base_url", "endpoint"):
@@ -128,6 +133,26 @@ def _translate(inner: Mapping[str, Any]) -> dict[str, Any]:
         logger.info("hfe: %s is accepted for embedchain compatibility and has no effect.", key)
     if "model" not in out and out.get("mode") in (None, "local"):
         out["model"] = MEM0_DEFAULT_MODEL
+    return out
+
+
+def _server_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """mem0 documents ``model_kwargs`` as request fields against a server: map them to settings."""
+    out: dict[str, Any] = {}
+    if "truncate" in kwargs:
+        out["truncation"] = "truncate" if kwargs.pop("truncate") else "error"
+    direction = str(kwargs.pop("truncation_direction", "right")).lower()
+    if direction == "left":
+        out["truncation"] = "truncate_left" if out.get("truncation", "truncate") == "truncate" else "error"
+    if "normalize" in kwargs:
+        out["normalize"] = bool(kwargs.pop("normalize"))
+    if "dimensions" in kwargs:
+        out["dimensions"] = int(kwargs.pop("dimensions"))
+    if kwargs:
+        raise ConfigurationError(
+            f"model_kwargs {sorted(kwargs)} have no meaning against a server; hfe maps truncate, "
+            "truncation_direction, normalize and dimensions (use hfe's own settings for the rest)."
+        )
     return out
 
 

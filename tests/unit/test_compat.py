@@ -306,3 +306,36 @@ def test_from_config_builds_a_local_embedder_without_loading() -> None:
     assert embedder.settings.expected_dimension == 384
     assert embedder.settings.batch_size == 2
     assert embedder.backend._handle is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"truncate": True}, {"truncation": "truncate"}),
+        ({"truncate": False}, {"truncation": "error"}),
+        ({"truncate": True, "truncation_direction": "Left"}, {"truncation": "truncate_left"}),
+        ({"normalize": False, "dimensions": 128}, {"normalize": False, "dimensions": 128}),
+    ],
+)
+def test_mem0_server_model_kwargs_become_settings(
+    kwargs: dict[str, object], expected: dict[str, object]
+) -> None:
+    settings = settings_from_config(
+        {
+            "provider": "huggingface",
+            "config": {"huggingface_base_url": "http://tei:8080/v1", "model_kwargs": kwargs},
+        }
+    )
+    assert "model_kwargs" not in settings
+    for key, value in expected.items():
+        assert settings[key] == value
+
+
+def test_mem0_server_model_kwargs_without_meaning_are_an_error() -> None:
+    with pytest.raises(ConfigurationError, match="top_k"):
+        settings_from_config(
+            {
+                "provider": "huggingface",
+                "config": {"huggingface_base_url": "http://tei:8080", "model_kwargs": {"top_k": 3}},
+            }
+        )
