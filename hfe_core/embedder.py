@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from hfe_core.backends import Backend, create_backend
 from hfe_core.config import EmbedderSettings, InputType, Truncation
 from hfe_core.dimensions import check_expected_dimension, output_dimension, truncate_dimensions
-from hfe_core.errors import ConfigurationError, EmbeddingError, HfeError
+from hfe_core.errors import ConfigurationError, EmbeddingError, HfeError, NotFoundError
 from hfe_core.prompts import resolve_prompt
 from hfe_core.truncation import TruncationPlan, combine_windows, plan_truncation
 from hfe_core.validation import validate_text, validate_texts
@@ -238,13 +238,20 @@ class Embedder:
         backend = self._backend
         policy = truncation or self._settings.truncation or "truncate"
         max_tokens = backend.max_input_tokens
-        job.plan = plan_truncation(
-            items,
-            policy=policy,
-            max_tokens=max_tokens,
-            overhead=backend.prompt_overhead(job.prompt) if max_tokens else 0,
-            spans=backend.token_spans,
-        )
+        try:
+            job.plan = plan_truncation(
+                items,
+                policy=policy,
+                max_tokens=max_tokens,
+                overhead=backend.prompt_overhead(job.prompt) if max_tokens else 0,
+                spans=backend.token_spans,
+            )
+        except NotFoundError:
+            if policy != "truncate":
+                raise
+            # The backend truncates by itself; only the count of truncated inputs is lost.
+            logger.info("hfe: the server cannot tokenize, so truncated inputs are not counted.")
+            job.plan = TruncationPlan(list(items), list(range(len(items))), [0] * len(items))
         texts = job.plan.texts
         rows = list(range(len(texts)))
         if backend.sort_by_length:

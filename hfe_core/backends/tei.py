@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar, Protocol
@@ -422,18 +423,28 @@ class TEIBackend(Backend):
                 owners.append((index, offset))
         spans: list[list[Span]] = [[] for _ in texts]
         limits = self._limits_for_requests(self.info.max_client_batch_size)
-        for request in plan_requests(pieces, list(range(len(pieces))), limits):
+        requests = plan_requests(pieces, list(range(len(pieces))), limits)
+
+        def tokenize(request: list[int]) -> Any:
             batch = [pieces[row] for row in request]
             response = self._send_sync(partial(self._tokenize, batch, special=False), route="/tokenize")
             if response is None:
                 raise NotFoundError(
                     f"{self.base_url} has no /tokenize route, which truncation='error', 'truncate_left' "
-                    "and 'chunk' need. Use truncation='truncate'."
+                    "and 'chunk' need. Use truncation='truncate'.",
+                    status_code=404,
                 )
-            for row, piece, tokens in zip(request, batch, _loads(response), strict=True):
+            return _loads(response)
+
+        # /tokenize takes no permit on the server: send these requests side by side.
+        workers = max(1, min(self.max_concurrency, len(requests)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hfe-tokenize") as pool:
+            answers = list(pool.map(tokenize, requests))
+        for request, answer in zip(requests, answers, strict=True):
+            for row, tokens in zip(request, answer, strict=True):
                 index, offset = owners[row]
                 spans[index].extend(
-                    (start + offset, stop + offset) for start, stop in _char_spans(piece, tokens)
+                    (start + offset, stop + offset) for start, stop in _char_spans(pieces[row], tokens)
                 )
         return spans
 
