@@ -22,8 +22,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar, Protocol
@@ -559,8 +560,9 @@ class TEIBackend(Backend):
         body = self._body(texts, prompt)
         with self._slot(len(texts)) as slot:
             response = self._send_sync(partial(self._post_sync, body), route=self._path, slot=slot)
-        if response is None:  # split on the payload limit
-            return self._split_sync(texts, input_type, prompt, batch_size)
+        if response is None:  # refused for its size: send each half
+            options: dict[str, Any] = {"input_type": input_type, "prompt": prompt, "batch_size": batch_size}
+            return np.concatenate([self.embed_batch(half, **options) for half in self._halves(texts)])
         return self._parse(response, len(texts))
 
     async def aembed_batch(
@@ -568,41 +570,20 @@ class TEIBackend(Backend):
     ) -> npt.NDArray[np.float32]:
         """Async twin of :meth:`embed_batch`."""
         body = self._body(texts, prompt)
-        limit, cond = self._async_limit()
-        slot = _Slot(len(texts))
-        async with cond:
-            await cond.wait_for(lambda: limit.can_start(len(texts)))
-            slot.epoch = limit.start(len(texts))
-        try:
+        async with self._async_slot(len(texts)) as slot:
             response = await self._send_async(partial(self._post_async, body), route=self._path, slot=slot)
-        finally:
-            async with cond:
-                limit.finish(len(texts), overloaded=slot.overloaded, epoch=slot.epoch)
-                cond.notify_all()
         if response is None:
-            half = len(texts) // 2
-            if half == 0:
-                raise self._too_large(texts)
-            self.stats.add(split_for_payload=1)
-            first = await self.aembed_batch(
-                texts[:half], input_type=input_type, prompt=prompt, batch_size=batch_size
-            )
-            second = await self.aembed_batch(
-                texts[half:], input_type=input_type, prompt=prompt, batch_size=batch_size
-            )
-            return np.concatenate([first, second])
+            options: dict[str, Any] = {"input_type": input_type, "prompt": prompt, "batch_size": batch_size}
+            return np.concatenate([await self.aembed_batch(half, **options) for half in self._halves(texts)])
         return self._parse(response, len(texts))
 
-    def _split_sync(
-        self, texts: list[str], input_type: InputType, prompt: str, batch_size: int
-    ) -> npt.NDArray[np.float32]:
+    def _halves(self, texts: list[str]) -> tuple[list[str], list[str]]:
+        """The two halves of a request the payload limit refused; one input alone cannot be split."""
         half = len(texts) // 2
         if half == 0:
             raise self._too_large(texts)
         self.stats.add(split_for_payload=1)
-        first = self.embed_batch(texts[:half], input_type=input_type, prompt=prompt, batch_size=batch_size)
-        second = self.embed_batch(texts[half:], input_type=input_type, prompt=prompt, batch_size=batch_size)
-        return np.concatenate([first, second])
+        return texts[:half], texts[half:]
 
     def _too_large(self, texts: list[str]) -> RequestRejectedError:
         return RequestRejectedError(
@@ -622,13 +603,25 @@ class TEIBackend(Backend):
             self._limit = self._new_limit()
         return _SyncSlot(self._limit, self._limit_cond, inputs)
 
-    def _async_limit(self) -> tuple[AdaptiveLimit, asyncio.Condition]:
+    @asynccontextmanager
+    async def _async_slot(self, inputs: int) -> AsyncIterator[_Slot]:
+        """Async twin of :meth:`_slot`: one limit per event loop."""
         loop = id(asyncio.get_running_loop())
         pair = self._async_limits.get(loop)
         if pair is None:
             pair = (self._new_limit(), asyncio.Condition())
             self._async_limits[loop] = pair
-        return pair
+        limit, cond = pair
+        slot = _Slot(inputs)
+        async with cond:
+            await cond.wait_for(lambda: limit.can_start(inputs))
+            slot.epoch = limit.start(inputs)
+        try:
+            yield slot
+        finally:
+            async with cond:
+                limit.finish(inputs, overloaded=slot.overloaded, epoch=slot.epoch)
+                cond.notify_all()
 
     # -- sending with retries: one decision procedure, a sync and an async shell ----------------------
     def _after_failure(self, outcome: _Outcome, attempt: int, started: float, slot: _Slot | None) -> float:

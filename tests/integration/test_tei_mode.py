@@ -117,6 +117,24 @@ def test_huge_inputs_and_a_body_over_two_megabytes(fast_tei: TEIServer) -> None:
     assert fast_tei.stats.count("/embed", 413) == 0  # planned under the payload limit, never refused
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_request_refused_for_its_size_is_split_and_sent_again(asynchronous: bool) -> None:
+    # The server's payload limit (30 kB) is below the 2 MB hfe plans for: it answers a plain-text 413.
+    with TEIServer(vectors="hash", payload_limit=30_000) as server:
+        texts = [f"{i} " + "lorem ipsum dolor " * 300 for i in range(32)]  # ~5.4 kB each, 173 kB together
+        embedder = _embedder(server)
+        if asynchronous:
+            vectors = np.asarray(asyncio.run(embedder.aembed_documents(texts)))
+        else:
+            vectors = np.asarray(embedder.embed_documents(texts))
+        assert server.stats.count("/embed", 413) >= 1
+        assert server.stats.inputs_embedded == 32
+        assert embedder.backend.stats.split_for_payload >= 1  # type: ignore[attr-defined]
+        np.testing.assert_allclose(vectors[5], embedder.embed_documents([texts[5]])[0], atol=1e-6)
+        with pytest.raises(RequestRejectedError, match="payload limit"):
+            embedder.embed_documents(["x " * 30_000])  # 60 000 characters, under the 64 000 hfe trims to
+
+
 def test_huge_inputs_under_the_error_policy_name_the_inputs(fast_tei: TEIServer) -> None:
     texts = ["short", "lorem ipsum " * 9000, "also short"]
     with pytest.raises(InputTooLongError) as caught:
