@@ -27,6 +27,9 @@ from hfe_core.errors import (
     EmbeddingError,
     EmbeddingRequestError,
     EmbeddingTimeoutError,
+    EndpointFailedError,
+    EndpointNotReadyError,
+    EndpointPausedError,
     HfeError,
     InputTooLongError,
     InputTypeError,
@@ -38,6 +41,7 @@ from hfe_core.errors import (
     RequestRejectedError,
     ResponseFormatError,
     ServerError,
+    TokenLevelOutputError,
 )
 
 __all__ = [
@@ -52,6 +56,9 @@ __all__ = [
     "EmbeddingResult",
     "EmbeddingStats",
     "EmbeddingTimeoutError",
+    "EndpointFailedError",
+    "EndpointNotReadyError",
+    "EndpointPausedError",
     "HfeError",
     "InputTooLongError",
     "InputType",
@@ -65,6 +72,7 @@ __all__ = [
     "RequestRejectedError",
     "ResponseFormatError",
     "ServerError",
+    "TokenLevelOutputError",
     "Truncation",
     "__version__",
     "from_config",

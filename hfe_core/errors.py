@@ -20,9 +20,14 @@ working::
     │       ├── NotFoundError                 404: wrong URL, or a server without that route
     │       ├── RequestRejectedError(ValueError)  the server refused the inputs (validation, empty)
     │       ├── RateLimitedError              429, still after the retry budget
+    │       ├── EndpointPausedError           an Inference Endpoint is paused (400 "Invalid state")
+    │       ├── EndpointFailedError           an Inference Endpoint failed to deploy or update
     │       └── ServerError                   5xx, 424, or no connection, after the retry budget
+    │           └── EndpointNotReadyError(TimeoutError)  still scaling up after cold_start_timeout
     ├── EmbeddingTimeoutError(TimeoutError)   a request or a wait ran out of time
     └── ResponseFormatError(ValueError)       a server answered with something that is not embeddings
+        └── TokenLevelOutputError             per-token arrays from a model that is not a sentence
+                                              embedding model (pooling="mean" pools them)
 
 Each message says what happened and what to do next. Errors raised while a
 call is under way carry everything that was already computed
@@ -32,6 +37,7 @@ call is under way carry everything that was already computed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
@@ -41,6 +47,9 @@ __all__ = [
     "EmbeddingError",
     "EmbeddingRequestError",
     "EmbeddingTimeoutError",
+    "EndpointFailedError",
+    "EndpointNotReadyError",
+    "EndpointPausedError",
     "HfeError",
     "InputTooLongError",
     "InputTypeError",
@@ -52,6 +61,7 @@ __all__ = [
     "RequestRejectedError",
     "ResponseFormatError",
     "ServerError",
+    "TokenLevelOutputError",
 ]
 
 
@@ -200,9 +210,40 @@ class ServerError(EmbeddingRequestError):
     """The server failed (5xx, 424) or could not be reached until the retry budget was spent."""
 
 
+class EndpointPausedError(EmbeddingRequestError):
+    """A Hugging Face Inference Endpoint is paused; no request wakes it, it must be resumed.
+
+    Attributes:
+        endpoint_name: the endpoint's name, when hfe knows it.
+    """
+
+    aborts_call = True
+
+    def __init__(self, message: str, *, endpoint_name: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.endpoint_name = endpoint_name
+
+
+class EndpointFailedError(EmbeddingRequestError):
+    """A Hugging Face Inference Endpoint is in the ``failed`` or ``updateFailed`` state."""
+
+    aborts_call = True
+
+
+class EndpointNotReadyError(ServerError, TimeoutError):
+    """An endpoint (or a serverless model) was still starting when ``cold_start_timeout`` ran out."""
+
+
 class EmbeddingTimeoutError(HfeError, TimeoutError):
     """A request, or a wait for a server to become ready, ran out of time."""
 
 
 class ResponseFormatError(HfeError, ValueError):
     """A server answered with a body that is not the embeddings that were asked for."""
+
+
+class TokenLevelOutputError(ResponseFormatError):
+    """The model answered one vector per token, not one per text: it is not a sentence-embedding model.
+
+    ``pooling="mean"`` averages the token vectors client-side.
+    """

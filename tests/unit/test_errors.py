@@ -18,6 +18,9 @@ from hfe_core.errors import (
     EmbeddingError,
     EmbeddingRequestError,
     EmbeddingTimeoutError,
+    EndpointFailedError,
+    EndpointNotReadyError,
+    EndpointPausedError,
     HfeError,
     InputTooLongError,
     InputTypeError,
@@ -29,6 +32,7 @@ from hfe_core.errors import (
     RequestRejectedError,
     ResponseFormatError,
     ServerError,
+    TokenLevelOutputError,
 )
 
 # class -> (hfe parent, builtins it must also be)
@@ -50,6 +54,10 @@ TREE: dict[type[Exception], tuple[type[Exception], tuple[type[BaseException], ..
     ServerError: (EmbeddingRequestError, (RuntimeError,)),
     EmbeddingTimeoutError: (HfeError, (TimeoutError,)),
     ResponseFormatError: (HfeError, (ValueError,)),
+    EndpointPausedError: (EmbeddingRequestError, (RuntimeError,)),
+    EndpointFailedError: (EmbeddingRequestError, (RuntimeError,)),
+    EndpointNotReadyError: (ServerError, (TimeoutError, RuntimeError)),
+    TokenLevelOutputError: (ResponseFormatError, (ValueError,)),
 }
 
 
