@@ -8,10 +8,6 @@ from hfe_core.errors import ModeNotAvailableError
 
 __all__ = ["Backend", "create_backend"]
 
-_NOT_YET = {
-    "endpoint": "Hugging Face Inference Endpoints and the serverless Inference API",
-}
-
 
 def create_backend(settings: EmbedderSettings) -> Backend:
     """Create the backend for ``settings.mode`` (nothing is loaded or connected yet).
@@ -27,8 +23,8 @@ def create_backend(settings: EmbedderSettings) -> Backend:
         from hfe_core.backends.tei import TEIBackend
 
         return TEIBackend(settings)
-    raise ModeNotAvailableError(
-        f"mode={settings.mode!r} ({_NOT_YET.get(str(settings.mode), 'unknown')}) is not available yet "
-        "in this release of hfe; settings for it are accepted so configurations stay valid. "
-        "Use mode='local' (sentence-transformers in process) for now."
-    )
+    if settings.mode == "endpoint":
+        from hfe_core.backends.endpoint import create_endpoint_backend
+
+        return create_endpoint_backend(settings)
+    raise ModeNotAvailableError(f"mode={settings.mode!r} is unknown; use 'local', 'tei' or 'endpoint'.")

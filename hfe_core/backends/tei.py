@@ -148,6 +148,21 @@ class _Outcome:
     error: EmbeddingRequestError | None = None
     retry_after: float | None = None
     overloaded: bool = False
+    #: A replica is starting (an endpoint scaling from zero, a model loading): retried along the
+    #: cold-start budget instead of the retry budget.
+    cold_start: bool = False
+    #: The endpoint is paused; endpoint mode resumes it before the retry (``resume_if_paused``).
+    paused: bool = False
+
+
+@dataclass
+class _Attempts:
+    """One request's retry state: attempts and time spent, in the retry and cold-start budgets."""
+
+    started: float = field(default_factory=time.monotonic)
+    attempt: int = 0
+    cold_started: float | None = None
+    cold_attempt: int = 0
 
 
 def _server_message(response: HTTPResponse) -> tuple[str, str | None]:
@@ -252,23 +267,18 @@ class TEIBackend(Backend):
 
     def __init__(self, settings: EmbedderSettings) -> None:
         super().__init__(settings)
-        if not settings.url:
+        self._base_url: str | None = None
+        self._token: str | None = None
+        self._url_lock = threading.Lock()
+        if settings.url:
+            self._set_url(settings.url)
+        elif not self._discovers_url:
             raise ConfigurationError(
                 "mode='tei' needs url=, the root URL of the server (e.g. http://localhost:8080)."
             )
-        url = settings.url.rstrip("/")
-        for suffix in _ROUTE_SUFFIXES:
-            if url.endswith(suffix):
-                url = url[: -len(suffix)]
-                break
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ConfigurationError(f"url={settings.url!r} is not an http(s) URL.")
-        self.base_url = url
         self.max_concurrency = int(settings.max_concurrency or 8)
         self.policy = RetryPolicy(max_attempts=settings.max_retries + 1, max_seconds=settings.retry_timeout)
         self.stats = RequestStats()
-        self._token = token_for_url(settings.token, settings.token_source, url)
         self._info: ServerInfo | None = None
         self._info_lock = threading.Lock()
         self._client: httpx.Client | None = None
@@ -286,19 +296,61 @@ class TEIBackend(Backend):
             )
 
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError("TEIBackend is not picklable; pickle the Embedder, which carries its settings.")
+        raise TypeError(
+            f"{type(self).__name__} is not picklable; pickle the Embedder, which carries its settings."
+        )
+
+    # -- where the server is ------------------------------------------------------------------
+    #: True when a subclass can find the URL itself (an Inference Endpoint by name).
+    _discovers_url: ClassVar[bool] = False
+
+    def _set_url(self, raw: str) -> None:
+        url = raw.rstrip("/")
+        for suffix in _ROUTE_SUFFIXES:
+            if url.endswith(suffix):
+                url = url[: -len(suffix)]
+                break
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigurationError(f"url={raw!r} is not an http(s) URL.")
+        self._base_url = url
+        self._token = token_for_url(self.settings.token, self.settings.token_source, url)
+
+    def _discover_url(self) -> str:
+        """The server's URL when none was given (endpoint mode asks the Inference Endpoints API)."""
+        raise ConfigurationError("no url= was given")
+
+    @property
+    def base_url(self) -> str:
+        """The server's root URL (route suffixes such as ``/embed`` removed)."""
+        if self._base_url is None:
+            with self._url_lock:
+                if self._base_url is None:
+                    self._set_url(self._discover_url())
+        assert self._base_url is not None  # noqa: S101 - set just above
+        return self._base_url
 
     # -- HTTP plumbing ----------------------------------------------------------------------
     @property
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "User-Agent": "hfe"}
+        self.base_url  # noqa: B018 - resolves the URL, and with it the token that may go there
+        headers = {"Content-Type": "application/json", "User-Agent": "hfe", **self._extra_headers}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
 
     @property
+    def _extra_headers(self) -> dict[str, str]:
+        """Headers a mode adds to every request (endpoint mode: ``X-Scale-Up-Timeout``)."""
+        return {}
+
+    @property
     def _timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.settings.timeout, connect=DEFAULT_CONNECT_TIMEOUT)
+        return httpx.Timeout(self._read_timeout, connect=DEFAULT_CONNECT_TIMEOUT)
+
+    @property
+    def _read_timeout(self) -> float:
+        return float(self.settings.timeout or 60.0)
 
     @property
     def _limits(self) -> httpx.Limits:
@@ -499,7 +551,8 @@ class TEIBackend(Backend):
                 base_url=self.base_url + "/v1",
                 api_key=self._token or "no-key",
                 max_retries=0,  # hfe retries, along its own policy
-                timeout=self.settings.timeout,
+                timeout=self._read_timeout,
+                default_headers=self._extra_headers,
             )
             self._openai_clients[key] = client
         return client
@@ -529,14 +582,17 @@ class TEIBackend(Backend):
         }
         return body
 
+    def _decode(self, response: HTTPResponse) -> npt.NDArray[np.float32]:
+        """The vectors of an answer, before its shape is checked."""
+        if self.settings.route == "openai":
+            data = sorted(_loads(response)["data"], key=lambda item: item["index"])
+            rows = [_decode_vector(item["embedding"]) for item in data]
+            return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+        return np.asarray(_loads(response), dtype=np.float32)
+
     def _parse(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
         try:
-            if self.settings.route == "openai":
-                data = sorted(_loads(response)["data"], key=lambda item: item["index"])
-                rows = [_decode_vector(item["embedding"]) for item in data]
-                vectors = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-            else:
-                vectors = np.asarray(_loads(response), dtype=np.float32)
+            vectors = self._decode(response)
         except (ValueError, TypeError, KeyError) as exc:  # orjson.JSONDecodeError is a ValueError
             raise ResponseFormatError(
                 f"{self.base_url}{self._path} did not answer embeddings: {exc}"
@@ -624,21 +680,35 @@ class TEIBackend(Backend):
                 cond.notify_all()
 
     # -- sending with retries: one decision procedure, a sync and an async shell ----------------------
-    def _after_failure(self, outcome: _Outcome, attempt: int, started: float, slot: _Slot | None) -> float:
+    def _after_failure(self, outcome: _Outcome, state: _Attempts, slot: _Slot | None) -> float:
         """The wait before the next attempt, or raise the outcome's error when the budget is spent."""
         if outcome.overloaded:
             self.stats.add(overloaded=1)
             if slot is not None:
                 slot.overloaded = True
-        wait = self.policy.wait(attempt, time.monotonic() - started, outcome.retry_after)
+        if outcome.cold_start:
+            now = time.monotonic()
+            if state.cold_started is None:
+                state.cold_started = now
+            state.cold_attempt += 1
+            wait = self._cold_start_wait(outcome, state.cold_attempt, now - state.cold_started)
+        else:
+            wait = self.policy.wait(state.attempt, time.monotonic() - state.started, outcome.retry_after)
         if wait is None:
             assert outcome.error is not None  # noqa: S101 - "retry" outcomes always carry one
             raise outcome.error
         self.stats.add(retries=1)
         logger.debug(
-            "hfe: retrying %s in %.2fs (attempt %d): %s", self.base_url, wait, attempt, outcome.error
+            "hfe: retrying %s in %.2fs (attempt %d): %s", self.base_url, wait, state.attempt, outcome.error
         )
         return wait
+
+    def _cold_start_wait(self, outcome: _Outcome, attempt: int, elapsed: float) -> float | None:
+        """The wait after a cold-start answer; a TEI server has no cold starts of its own."""
+        return self.policy.wait(attempt, elapsed, outcome.retry_after)
+
+    def _prepare_retry(self, outcome: _Outcome) -> None:
+        """Work to do before retrying (endpoint mode: poll or resume the endpoint). Blocking."""
 
     def _connection_outcome(self, exc: httpx.HTTPError, route: str) -> _Outcome:
         return _Outcome(
@@ -664,10 +734,9 @@ class TEIBackend(Backend):
         self, send: Callable[[], HTTPResponse], *, route: str, slot: _Slot | None = None
     ) -> HTTPResponse | None:
         """Send with retries. ``None`` means: split the request (payload limit), or no such route."""
-        started = time.monotonic()
-        attempt = 0
+        state = _Attempts()
         while True:
-            attempt += 1
+            state.attempt += 1
             self.stats.add(requests=1)
             try:
                 response = send()
@@ -677,16 +746,17 @@ class TEIBackend(Backend):
                 outcome = self._judge(response, route)
                 if outcome.kind != "retry":
                     return response if outcome.kind == "ok" else None
-            time.sleep(self._after_failure(outcome, attempt, started, slot))
+            wait = self._after_failure(outcome, state, slot)
+            self._prepare_retry(outcome)
+            time.sleep(wait)
 
     async def _send_async(
         self, send: Callable[[], Awaitable[HTTPResponse]], *, route: str, slot: _Slot | None = None
     ) -> HTTPResponse | None:
         """Async twin of :meth:`_send_sync`."""
-        started = time.monotonic()
-        attempt = 0
+        state = _Attempts()
         while True:
-            attempt += 1
+            state.attempt += 1
             self.stats.add(requests=1)
             try:
                 response = await send()
@@ -696,7 +766,10 @@ class TEIBackend(Backend):
                 outcome = self._judge(response, route)
                 if outcome.kind != "retry":
                     return response if outcome.kind == "ok" else None
-            await asyncio.sleep(self._after_failure(outcome, attempt, started, slot))
+            wait = self._after_failure(outcome, state, slot)
+            if outcome.cold_start or outcome.paused:
+                await asyncio.to_thread(self._prepare_retry, outcome)
+            await asyncio.sleep(wait)
 
 
 class _Slot:

@@ -320,12 +320,19 @@ def test_cleaned_up_model_path_is_a_model_load_error(adapter: Adapter, tmp_path:
         adapter.documents(adapter.make(model=str(empty)), ["x"])
 
 
-@pytest.mark.parametrize("settings", [{"endpoint_name": "my-ep"}, {"mode": "endpoint", "model": "a/b"}])
-def test_modes_not_built_yet_say_so(adapter: Adapter, settings: dict[str, Any]) -> None:
-    from hfe_core import ModeNotAvailableError
-
-    with pytest.raises(ModeNotAvailableError, match="not available yet"):
-        adapter.make(**settings)
+@pytest.mark.parametrize(
+    ("settings", "backend"),
+    [
+        ({"endpoint_name": "my-ep"}, "DedicatedEndpointBackend"),
+        ({"mode": "endpoint", "model": "a/b"}, "ServerlessBackend"),
+    ],
+)
+def test_endpoint_settings_build_without_connecting(
+    adapter: Adapter, settings: dict[str, Any], backend: str
+) -> None:
+    made = adapter.make(**settings)
+    assert made._embedder.settings.mode == "endpoint"
+    assert type(made._embedder.backend).__name__ == backend
 
 
 def test_configuration_errors_keep_their_type(adapter: Adapter, monkeypatch: pytest.MonkeyPatch) -> None:

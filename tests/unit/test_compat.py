@@ -10,7 +10,7 @@ import pytest
 import hfe_core
 from hfe_core.compat import MEM0_DEFAULT_MODEL, settings_from_config
 from hfe_core.config import EmbedderSettings
-from hfe_core.errors import ConfigurationError, ModeNotAvailableError
+from hfe_core.errors import ConfigurationError
 
 MEM0 = {
     "provider": "huggingface",
@@ -275,16 +275,16 @@ def test_config_is_not_mutated() -> None:
 # --- into an Embedder (constructing one loads nothing) -------------------------------------------------
 
 
-def test_endpoint_configs_are_not_available_yet() -> None:
-    inner = {"endpoint": "https://x.endpoints.huggingface.cloud"}
-    settings = settings_from_config({"provider": "huggingface", "config": inner})
-    with pytest.raises(ModeNotAvailableError) as info:
-        hfe_core.Embedder(**settings)
-    assert isinstance(info.value, ConfigurationError)
-    assert "not available yet" in str(info.value)
-    assert "'endpoint'" in str(info.value)
-    with pytest.raises(ModeNotAvailableError):
-        hfe_core.from_config({"provider": "huggingface", "config": inner})
+def test_embedchain_endpoint_builds_an_endpoint_embedder_without_connecting() -> None:
+    from hfe_core.backends.endpoint import DedicatedEndpointBackend
+
+    inner = {"endpoint": "https://x.endpoints.huggingface.cloud", "api_key": "hf_embedchain_key"}
+    embedder = hfe_core.from_config({"provider": "huggingface", "config": inner})
+    assert embedder.settings.mode == "endpoint"
+    backend = embedder.backend
+    assert isinstance(backend, DedicatedEndpointBackend)
+    assert backend.base_url == "https://x.endpoints.huggingface.cloud"
+    assert "hf_embedchain_key" not in repr(embedder)
 
 
 def test_mem0_base_url_builds_a_tei_embedder_without_connecting() -> None:

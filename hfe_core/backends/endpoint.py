@@ -1,0 +1,781 @@
+"""endpoint mode: Hugging Face Inference Endpoints and the serverless Inference API.
+
+Two kinds of target, chosen from the settings by :func:`create_endpoint_backend`:
+
+* **A dedicated Inference Endpoint** (``endpoint_name=``, ``url=`` on
+  ``*.endpoints.huggingface.cloud``, or any other ``url=`` with ``mode="endpoint"``):
+  a TEI server behind Hugging Face's proxy. :class:`DedicatedEndpointBackend` is the
+  tei-mode backend (``/info`` limits, request planning, bounded concurrency, retries,
+  error mapping) plus what the proxy adds: ``X-Scale-Up-Timeout`` on every request,
+  502/503 retried along ``cold_start_timeout`` while a replica starts (said once at
+  INFO, with the endpoint's state polled through ``huggingface_hub`` when its name
+  is known), and a paused endpoint (400 ``Invalid state``) raised as
+  :class:`~hfe_core.errors.EndpointPausedError` or resumed (``resume_if_paused``).
+* **The serverless Inference API / Inference Providers** (``model=`` with
+  ``provider=``, default ``"hf-inference"``, or ``url=`` on ``router.huggingface.co``
+  or ``api-inference.huggingface.co``): :class:`ServerlessBackend` calls
+  ``huggingface_hub``'s ``InferenceClient`` (one per embedder, explicit timeout),
+  reads answers by shape and retries 429 and 503 (``"is currently loading"`` waits
+  about its ``estimated_time``).
+
+The HF token goes only to Hugging Face hosts unless it was passed explicitly
+(:func:`hfe_core.auth.token_for_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from hfe_core.auth import token_for_url
+from hfe_core.backends.base import Backend
+from hfe_core.backends.tei import (
+    HTTPResponse,
+    TEIBackend,
+    _Attempts,
+    _loads,
+    _Outcome,
+    _server_message,
+    classify,
+)
+from hfe_core.batching import RequestLimits, plan_requests
+from hfe_core.config import DEFAULT_PROVIDER, EmbedderSettings, InputType
+from hfe_core.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EndpointFailedError,
+    EndpointNotReadyError,
+    EndpointPausedError,
+    NotFoundError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TokenLevelOutputError,
+)
+from hfe_core.retry import RetryPolicy, parse_retry_after
+
+__all__ = [
+    "SERVERLESS_HOSTS",
+    "DedicatedEndpointBackend",
+    "ServerlessBackend",
+    "classify_endpoint",
+    "create_endpoint_backend",
+    "token_level_error",
+    "vectors_from_answer",
+]
+
+logger = logging.getLogger("hfe")
+
+#: Hosts of the serverless Inference API (a URL there is called through InferenceClient).
+SERVERLESS_HOSTS = frozenset({"router.huggingface.co", "api-inference.huggingface.co"})
+#: Inputs per serverless request unless batch_size is set: the shared API is no place for big batches.
+SERVERLESS_BATCH_SIZE = 32
+#: Requests in flight on the serverless API unless max_concurrency is set.
+SERVERLESS_CONCURRENCY = 4
+_SERVERLESS_MAX_BYTES = 1_000_000
+_LOGIN_HINT = "Log in with `hf auth login`, set HF_TOKEN, or pass token=."
+
+
+def _is_serverless_url(url: str) -> bool:
+    parsed = urlparse(url)
+    host = (parsed.hostname or "").lower()
+    return host in SERVERLESS_HOSTS or (host == "huggingface.co" and parsed.path.startswith("/api/inference"))
+
+
+def create_endpoint_backend(settings: EmbedderSettings) -> Backend:
+    """The endpoint-mode backend for ``settings``: dedicated endpoint or serverless API.
+
+    Raises:
+        ConfigurationError: none of ``url``, ``endpoint_name`` and ``model`` is set, or they conflict.
+    """
+    if settings.endpoint_name and settings.url:
+        raise ConfigurationError(
+            "Pass either endpoint_name= (resolved through huggingface_hub) or url=, not both."
+        )
+    if settings.endpoint_name or (settings.url and not _is_serverless_url(settings.url)):
+        return DedicatedEndpointBackend(settings)
+    if settings.url or settings.model:
+        return ServerlessBackend(settings)
+    raise ConfigurationError(
+        "mode='endpoint' needs one of: url= (an Inference Endpoint's URL), endpoint_name= (with "
+        "namespace= if it is not yours), or model= (a model id for the serverless Inference API, "
+        f"with provider=, default {DEFAULT_PROVIDER!r})."
+    )
+
+
+# -- the error boundary shared by both kinds of target ------------------------------------------------
+def _json_body(response: HTTPResponse) -> Any:
+    try:
+        return json.loads(response.text) if response.text else None
+    except ValueError:
+        return None
+
+
+def classify_endpoint(
+    response: HTTPResponse, *, url: str, label: str, token_sent: bool, resume: bool = False
+) -> _Outcome:
+    """Map one answer of an endpoint or the serverless API to success, retry or a typed error.
+
+    What differs from TEI's own answers (:func:`~hfe_core.backends.tei.classify`): 502/503 mean a
+    replica is starting (the cold-start budget applies; a legacy ``"is currently loading"`` body gives
+    the wait in ``estimated_time``), a 400 ``Invalid state`` or ``paused`` means a paused endpoint,
+    and 401/403/429 say how to log in when no token was sent.
+
+    Args:
+        response: the answer.
+        url: the URL, for messages.
+        label: the endpoint's name or URL, for messages.
+        token_sent: whether the request carried a token.
+        resume: resume a paused endpoint (``resume_if_paused``) instead of failing.
+    """
+    status = response.status_code
+    if status == 200:
+        return _Outcome("ok")
+    message, _ = _server_message(response)
+    details: dict[str, Any] = {
+        "status_code": status,
+        "server_message": message,
+        "request_id": response.headers.get("x-request-id"),
+    }
+    lowered = message.lower()
+    if status == 400 and ("paused" in lowered or "invalid state" in lowered):
+        error = EndpointPausedError(
+            f"The Inference Endpoint {label} is paused ({message!r}); no request wakes a paused endpoint. "
+            "Resume it with `hfe endpoint resume NAME` (or huggingface_hub.resume_inference_endpoint), "
+            "or pass resume_if_paused=True to let hfe resume it and wait.",
+            endpoint_name=label if "://" not in label else None,
+            **details,
+        )
+        if resume:
+            return _Outcome("retry", error, retry_after=0.0, cold_start=True, paused=True)
+        return _Outcome("fail", error, paused=True)
+    if status in (502, 503):
+        body = _json_body(response)
+        estimated = body.get("estimated_time") if isinstance(body, dict) else None
+        loading = "currently loading" in lowered
+        what = "the model was still loading" if loading else "a replica was still starting"
+        return _Outcome(
+            "retry",
+            EndpointNotReadyError(
+                f"{label} answered {status} ({message or 'unavailable'}) until cold_start_timeout ran out: "
+                f"{what}. Raise cold_start_timeout, or check the endpoint's state with "
+                "`hfe endpoint status NAME`.",
+                **details,
+            ),
+            retry_after=float(estimated)
+            if isinstance(estimated, int | float)
+            else parse_retry_after(response.headers.get("retry-after")),
+            cold_start=True,
+        )
+    if status in (401, 403):
+        hint = (
+            f"No token was sent: {_LOGIN_HINT} (A token found in the environment only goes to "
+            "Hugging Face hosts; pass token= to send it to another URL.)"
+            if not token_sent
+            else "The token was refused: check that it is valid and may call this endpoint or "
+            "Inference Providers (fine-grained tokens need that permission)."
+        )
+        refused = AuthenticationError(f"{url} answered {status} ({message}). {hint}", **details)
+        return _Outcome("fail", refused)
+    if status == 429:
+        hint = (
+            f" Anonymous calls are rate-limited hard: {_LOGIN_HINT}"
+            if not token_sent
+            else " Lower max_concurrency, or raise max_retries/retry_timeout."
+        )
+        return _Outcome(
+            "retry",
+            RateLimitedError(
+                f"{url} answered 429 ({message}) until the retry budget ran out.{hint}", **details
+            ),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            overloaded=True,
+        )
+    if status == 404:
+        return _Outcome(
+            "fail",
+            NotFoundError(
+                f"{url} answered 404 ({message}). Check the endpoint URL or name, or that the model is "
+                "served by this provider (https://huggingface.co/models?inference_provider=all).",
+                **details,
+            ),
+        )
+    return classify(response, url=url)
+
+
+class _ColdStarts:
+    """Waiting for a replica to start: the cold-start budget, and one INFO line per episode."""
+
+    #: A cold-start episode ends when no 502/503 was seen for this long (a new one is announced again).
+    EPISODE_GAP: ClassVar[float] = 60.0
+    INITIAL_WAIT: ClassVar[float] = 1.0
+    MAX_WAIT: ClassVar[float] = 10.0
+
+    settings: EmbedderSettings
+
+    def _init_cold_starts(self) -> None:
+        self._cold_lock = threading.Lock()
+        self._last_cold: float | None = None
+
+    @property
+    def _label(self) -> str:
+        raise NotImplementedError
+
+    def _announce_cold_start(self) -> None:
+        now = time.monotonic()
+        with self._cold_lock:
+            new_episode = self._last_cold is None or now - self._last_cold > self.EPISODE_GAP
+            self._last_cold = now
+        if new_episode:
+            logger.info(
+                "hfe: %s is starting (scaling up from zero, or loading its model); waiting up to %gs "
+                "for it (cold_start_timeout).",
+                self._label,
+                self.settings.cold_start_timeout,
+            )
+
+    def _cold_wait(self, outcome: _Outcome, attempt: int, elapsed: float) -> float | None:
+        remaining = self.settings.cold_start_timeout - elapsed
+        if remaining <= 0:
+            return None
+        if not outcome.paused:
+            self._announce_cold_start()
+        if outcome.retry_after is not None:
+            return min(max(0.0, outcome.retry_after), remaining)
+        ceiling = min(self.MAX_WAIT, self.INITIAL_WAIT * 2.0 ** min(attempt - 1, 32))
+        return min(ceiling / 2 + np.random.default_rng().uniform(0, ceiling / 2), remaining)
+
+
+# -- dedicated Inference Endpoints ----------------------------------------------------------------------
+class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
+    """A dedicated Inference Endpoint running TEI (the tei backend behind Hugging Face's proxy)."""
+
+    mode: ClassVar[str] = "endpoint"
+    _discovers_url: ClassVar[bool] = True
+    #: Seconds between two status polls of a starting endpoint through huggingface_hub.
+    POLL_EVERY: ClassVar[float] = 5.0
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        super().__init__(settings)
+        self._init_cold_starts()
+        self._endpoint_name = settings.endpoint_name
+        self._namespace = settings.namespace
+        self._handle: Any = None
+        self._handle_lock = threading.Lock()
+        self._last_poll = 0.0
+        self._resume_lock = threading.Lock()
+
+    @property
+    def _label(self) -> str:
+        return self._endpoint_name or self.settings.url or "the Inference Endpoint"
+
+    @property
+    def _extra_headers(self) -> dict[str, str]:
+        # The proxy holds a request this long while a replica starts, instead of answering 503 at once.
+        return {"X-Scale-Up-Timeout": str(max(1, int(self.settings.scale_up_timeout or 1)))}
+
+    @property
+    def _read_timeout(self) -> float:
+        # An answer may take the proxy's hold plus the embedding itself.
+        return max(float(self.settings.timeout or 60.0), float(self.settings.scale_up_timeout or 0) + 10.0)
+
+    # -- the endpoint through huggingface_hub ------------------------------------------------------
+    @property
+    def _hub_token(self) -> str | None:
+        # The management API is a Hugging Face host: the HF token may go there, whatever its source.
+        return self.settings.token.get_secret_value() if self.settings.token else None
+
+    def _hub_call(self, what: str, call: Callable[[], Any]) -> Any:
+        """Call huggingface_hub's Inference Endpoints API, mapping its errors to hfe's."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            return call()
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            name = f"{self._namespace + '/' if self._namespace else ''}{self._endpoint_name or self._label}"
+            if status in (401, 403):
+                raise AuthenticationError(
+                    f"The Inference Endpoints API refused to {what} {name} ({status}). {_LOGIN_HINT}",
+                    status_code=status,
+                ) from None
+            if status == 404:
+                raise NotFoundError(
+                    f"No Inference Endpoint named {name} (404). Check endpoint_name= and namespace= "
+                    "(`hfe endpoint status NAME --namespace ORG`).",
+                    status_code=status,
+                ) from None
+            raise ServerError(
+                f"The Inference Endpoints API could not {what} {name}: {exc.server_message or status}",
+                status_code=status,
+            ) from None
+        except httpx.TransportError as exc:
+            raise ServerError(
+                f"Could not reach the Inference Endpoints API to {what} {self._label}: {type(exc).__name__}"
+            ) from exc
+
+    def _endpoint(self, *, refresh: bool = False) -> Any:
+        """The endpoint's ``InferenceEndpoint`` (by name, or found by URL), or ``None``."""
+        with self._handle_lock:
+            if self._handle is None:
+                self._handle = self._find_endpoint()
+            elif refresh:
+                self._hub_call("read", self._handle.fetch)
+            return self._handle
+
+    def _find_endpoint(self) -> Any:
+        import huggingface_hub
+
+        if self._endpoint_name:
+            name = self._endpoint_name
+            return self._hub_call(
+                "read",
+                lambda: huggingface_hub.get_inference_endpoint(
+                    name, namespace=self._namespace, token=self._hub_token
+                ),
+            )
+        # Only a URL: look the endpoint up among the user's (best effort; needs a token).
+        try:
+            endpoints = huggingface_hub.list_inference_endpoints(
+                namespace=self._namespace or "*", token=self._hub_token
+            )
+        except Exception as exc:  # noqa: BLE001 - an optional lookup; the caller says what to do
+            logger.debug("hfe: could not list Inference Endpoints to find %s: %s", self._label, exc)
+            return None
+        target = self.base_url
+        for endpoint in endpoints:
+            if endpoint.url and endpoint.url.rstrip("/") == target:
+                self._endpoint_name, self._namespace = endpoint.name, endpoint.namespace
+                return endpoint
+        return None
+
+    def _discover_url(self) -> str:
+        """The endpoint's URL from the Inference Endpoints API, once it has one."""
+        endpoint = self._endpoint()
+        started = time.monotonic()
+        while True:
+            self._check_state(endpoint)
+            if endpoint.url:
+                return str(endpoint.url)
+            # pending or initializing: no URL yet.
+            self._announce_cold_start()
+            if time.monotonic() - started > self.settings.cold_start_timeout:
+                raise EndpointNotReadyError(
+                    f"The Inference Endpoint {self._label} had no URL yet (state {endpoint.status!r}) "
+                    f"after cold_start_timeout={self.settings.cold_start_timeout:g}s."
+                )
+            time.sleep(self.POLL_EVERY)
+            endpoint = self._endpoint(refresh=True)
+
+    def _check_state(self, endpoint: Any) -> None:
+        status = str(endpoint.status)
+        if status in ("failed", "updateFailed"):
+            raise EndpointFailedError(
+                f"The Inference Endpoint {endpoint.name} is in state {status!r}: it failed to "
+                f"{'deploy' if status == 'failed' else 'update'}. Look at its logs on "
+                "https://endpoints.huggingface.co, fix it, and resume or recreate it."
+            )
+        if status == "paused":
+            if not self.settings.resume_if_paused:
+                raise EndpointPausedError(
+                    f"The Inference Endpoint {endpoint.name} is paused; no request wakes a paused endpoint. "
+                    f"Resume it with `hfe endpoint resume {endpoint.name}`, or pass resume_if_paused=True.",
+                    endpoint_name=endpoint.name,
+                )
+            self._resume(endpoint)
+
+    def _resume(self, endpoint: Any) -> None:
+        """Resume a paused endpoint and wait until it runs (one thread resumes; the others wait)."""
+        with self._resume_lock:
+            self._hub_call("read", endpoint.fetch)
+            if endpoint.status == "paused":
+                logger.info(
+                    "hfe: resuming the paused Inference Endpoint %s (resume_if_paused).", endpoint.name
+                )
+                self._hub_call("resume", lambda: endpoint.resume(running_ok=True))
+            started = time.monotonic()
+            while endpoint.status != "running" or not endpoint.url:
+                if endpoint.status in ("failed", "updateFailed"):
+                    self._check_state(endpoint)
+                if time.monotonic() - started > self.settings.cold_start_timeout:
+                    raise EndpointNotReadyError(
+                        f"The Inference Endpoint {endpoint.name} was resumed but is still "
+                        f"{endpoint.status!r} after cold_start_timeout={self.settings.cold_start_timeout:g}s."
+                    )
+                time.sleep(self.POLL_EVERY)
+                self._hub_call("read", endpoint.fetch)
+
+    # -- answers -----------------------------------------------------------------------------------
+    def _judge(self, response: HTTPResponse, route: str) -> _Outcome:
+        if route in ("/info", "/tokenize") and response.status_code in (401, 403, 404, 405):
+            return _Outcome("absent")  # a proxy or an image that does not expose the route
+        outcome = classify_endpoint(
+            response,
+            url=self.base_url + route,
+            label=self._label,
+            token_sent=self._token is not None,
+            resume=self.settings.resume_if_paused,
+        )
+        if outcome.kind == "fail":
+            assert outcome.error is not None  # noqa: S101 - "fail" outcomes always carry one
+            raise outcome.error
+        return outcome
+
+    def _cold_start_wait(self, outcome: _Outcome, attempt: int, elapsed: float) -> float | None:
+        return self._cold_wait(outcome, attempt, elapsed)
+
+    def _prepare_retry(self, outcome: _Outcome) -> None:
+        """Resume a paused endpoint, or poll a starting one's state (failed or paused stop the wait)."""
+        if outcome.paused:
+            endpoint = self._endpoint()
+            if endpoint is None:
+                assert outcome.error is not None  # noqa: S101 - paused outcomes carry the error
+                raise EndpointPausedError(
+                    f"{outcome.error} hfe could not find which endpoint serves {self._label} to resume "
+                    "it: pass endpoint_name= (and namespace=).",
+                    status_code=400,
+                )
+            self._resume(endpoint)
+            return
+        if not outcome.cold_start or time.monotonic() - self._last_poll < self.POLL_EVERY:
+            return
+        self._last_poll = time.monotonic()
+        if not self._endpoint_name and self._handle is None:
+            return  # polling needs the endpoint's name; a URL alone is not looked up for a 503
+        try:
+            endpoint = self._endpoint(refresh=True)
+        except (ServerError, NotFoundError, AuthenticationError) as exc:
+            logger.debug("hfe: could not poll %s: %s", self._label, exc)
+            return
+        logger.debug("hfe: %s is %s", self._label, endpoint.status)
+        self._check_state(endpoint)
+
+    def _decode(self, response: HTTPResponse) -> npt.NDArray[np.float32]:
+        if self.settings.route != "openai":
+            data = _loads(response)
+            if isinstance(data, dict) and "embeddings" in data:
+                # The default Inference Endpoints image (not TEI) wraps the vectors.
+                return np.asarray(data["embeddings"], dtype=np.float32)
+            return np.asarray(data, dtype=np.float32)
+        return super()._decode(response)
+
+
+# -- the serverless Inference API -----------------------------------------------------------------------
+def vectors_from_answer(
+    answer: npt.ArrayLike, count: int, *, pooling: str | None, label: str
+) -> npt.NDArray[np.float32]:
+    """Read a feature-extraction answer by its shape: one vector per text, pooling token-level arrays.
+
+    * a flat ``(dim,)`` vector answers one text; ``(count, dim)`` answers a list;
+    * ``(tokens, hidden)`` for one text, ``(count, tokens, hidden)`` and ``(count, 1, tokens, hidden)``
+      are per-token arrays from a model that is not a sentence-embedding model: averaged over the
+      tokens with ``pooling="mean"``, else :class:`~hfe_core.errors.TokenLevelOutputError`.
+
+    Args:
+        answer: the parsed answer.
+        count: how many texts were sent.
+        pooling: ``"mean"`` or ``None``.
+        label: the model or URL, for messages.
+
+    Raises:
+        TokenLevelOutputError: per-token arrays without ``pooling="mean"``.
+        ResponseFormatError: any other shape.
+    """
+    array = np.asarray(answer, dtype=np.float32)
+    shape = array.shape
+    if array.ndim == 1 and count == 1 and shape[0] > 0:
+        return array[None, :]
+    if array.ndim == 2 and (shape[0] == count and (count > 1 or shape[0] == 1)):
+        return array
+    token_level: npt.NDArray[np.float32] | None = None
+    if array.ndim == 2 and count == 1:
+        token_level = array[None, :, :]  # (tokens, hidden)
+    elif array.ndim == 3 and shape[0] == count:
+        token_level = array  # (count, tokens, hidden)
+    elif array.ndim == 4 and shape[0] == count and shape[1] == 1:
+        token_level = array[:, 0]  # (count, 1, tokens, hidden)
+    if token_level is None:
+        raise ResponseFormatError(
+            f"{label} answered an array of shape {shape} for {count} text(s); expected one vector per "
+            "text. Is this a feature-extraction (embedding) model?"
+        )
+    if pooling != "mean":
+        raise token_level_error(label, f"of shape {shape}")
+    pooled: npt.NDArray[np.float32] = token_level.mean(axis=1, dtype=np.float32)
+    return pooled
+
+
+def token_level_error(label: str, what: str) -> TokenLevelOutputError:
+    """The error for per-token answers, naming the ``pooling="mean"`` option."""
+    return TokenLevelOutputError(
+        f"{label} answered per-token embeddings ({what}), not one vector per text: it is not a "
+        "sentence-embedding model. Pass pooling='mean' to average the tokens client-side, or choose "
+        "a sentence-transformers model (e.g. sentence-transformers/all-MiniLM-L6-v2)."
+    )
+
+
+#: What an InferenceClient call raises: HfHubHTTPError (an OSError and httpx.HTTPError), raw httpx
+#: transport errors, numpy's ValueError on ragged arrays, and ValueError/TypeError on odd answers.
+_CALL_ERRORS = (ValueError, TypeError, OSError, httpx.TransportError)
+
+
+def _is_ragged_error(exc: ValueError) -> bool:
+    text = str(exc)
+    return "inhomogeneous" in text or "setting an array element with a sequence" in text
+
+
+class ServerlessBackend(_ColdStarts, Backend):
+    """The serverless Inference API / Inference Providers, through ``huggingface_hub``'s InferenceClient."""
+
+    mode: ClassVar[str] = "endpoint"
+    sort_by_length = True
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        super().__init__(settings)
+        self._init_cold_starts()
+        if settings.url:
+            self.target = settings.url.rstrip("/")
+            self.provider: str | None = None
+            self._token = token_for_url(settings.token, settings.token_source, self.target)
+        else:
+            self.target = str(settings.model)
+            self.provider = settings.provider or DEFAULT_PROVIDER
+            self._token = settings.token.get_secret_value() if settings.token else None
+        self._hf_inference = self.provider in (None, "hf-inference")
+        if settings.truncation == "chunk" or (not self._hf_inference and settings.truncation != "truncate"):
+            raise ConfigurationError(
+                f"truncation={settings.truncation!r} is not available on the serverless API"
+                f"{'' if self._hf_inference else f' with provider={self.provider!r}'}: it has no tokenizer "
+                "hfe can use. Use truncation='truncate' (the server's default), or a dedicated Inference "
+                "Endpoint (endpoint_name= or url=) or local mode."
+            )
+        if settings.route == "openai":
+            raise ConfigurationError(
+                "route='openai' is for TEI servers and dedicated endpoints; the serverless API is called "
+                "through huggingface_hub."
+            )
+        explicit = settings.model_fields_set
+        self.max_concurrency = (
+            int(settings.max_concurrency or 1) if "max_concurrency" in explicit else SERVERLESS_CONCURRENCY
+        )
+        self._batch_size = (
+            int(settings.batch_size or 1) if "batch_size" in explicit else SERVERLESS_BATCH_SIZE
+        )
+
+        self.policy = RetryPolicy(max_attempts=settings.max_retries + 1, max_seconds=settings.retry_timeout)
+        self._client: Any = None
+        self._async_clients: dict[int, Any] = {}
+        self._dimension: int | None = None
+        self._counts = {"requests": 0, "retries": 0}
+        self._count_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            "ServerlessBackend is not picklable; pickle the Embedder, which carries the settings."
+        )
+
+    @property
+    def _label(self) -> str:
+        if self.provider is None:
+            return self.target
+        return f"{self.target} (provider {self.provider!r})"
+
+    # -- clients -------------------------------------------------------------------------------------
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "model": self.target,
+            "provider": self.provider,
+            "token": self._token,
+            "timeout": float(self.settings.timeout or 60.0),
+            "headers": {"User-Agent": "hfe"},
+        }
+
+    @property
+    def client(self) -> Any:
+        """The ``InferenceClient`` of this embedder (created on first use)."""
+        if self._client is None:
+            from huggingface_hub import InferenceClient
+
+            self._client = InferenceClient(**self._client_kwargs())
+        return self._client
+
+    def _async_client(self) -> Any:
+        loop = id(asyncio.get_running_loop())
+        client = self._async_clients.get(loop)
+        if client is None:
+            from huggingface_hub import AsyncInferenceClient
+
+            client = AsyncInferenceClient(**self._client_kwargs())
+            self._async_clients[loop] = client
+        return client
+
+    def close(self) -> None:
+        """Drop the clients (huggingface_hub shares its connection pool between them)."""
+        self._client = None
+        self._async_clients.clear()
+
+    def counters(self) -> dict[str, float]:
+        """Requests sent and retries made."""
+        return {name: float(value) for name, value in self._counts.items()}
+
+    def _count(self, name: str) -> None:
+        with self._count_lock:
+            self._counts[name] += 1
+
+    # -- facts -------------------------------------------------------------------------------------------
+    @property
+    def dimension(self) -> int:
+        """The embedding dimension, from one probe embedding, cached."""
+        if self._dimension is None:
+            vectors = self.embed_batch(["dimension probe"], input_type="document", prompt="", batch_size=1)
+            self._dimension = int(vectors.shape[1])
+        return self._dimension
+
+    def plan_batches(self, texts: list[str], rows: list[int], batch_size: int) -> list[list[int]]:  # noqa: ARG002
+        """Small requests: ``batch_size`` if set, else 32 inputs (1 with ``pooling="mean"``), under 1 MB."""
+        max_inputs = 1 if self.settings.pooling == "mean" else self._batch_size
+        limits = RequestLimits(max_inputs=max_inputs, max_tokens=None, max_bytes=_SERVERLESS_MAX_BYTES)
+        return plan_requests(texts, rows, limits)
+
+    # -- requests ------------------------------------------------------------------------------------------
+    def _parameters(self) -> dict[str, Any]:
+        if not self._hf_inference:
+            return {}
+        truncation = self.settings.truncation
+        if truncation == "truncate_left":
+            return {"truncate": True, "truncation_direction": "left"}
+        if truncation == "error":
+            return {"truncate": False}
+        return {}  # the server truncates by default
+
+    def _finish(self, answer: Any, count: int) -> npt.NDArray[np.float32]:
+        vectors = vectors_from_answer(answer, count, pooling=self.settings.pooling, label=self._label)
+        if self.settings.normalize:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+        return vectors
+
+    def _outcome(self, exc: Exception) -> _Outcome:
+        """The outcome of a failed call: huggingface_hub's errors carry the HTTP answer."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+            outcome = classify_endpoint(
+                exc.response, url=self._label, label=self._label, token_sent=self._token is not None
+            )
+            if outcome.kind == "ok":  # pragma: no cover - huggingface_hub raised on a 200
+                raise ResponseFormatError(f"{self._label}: {exc}") from exc
+            if outcome.kind in ("split", "absent"):
+                error = outcome.error or ServerError(
+                    f"{self._label} answered {exc.response.status_code}: {exc.server_message}",
+                    status_code=exc.response.status_code,
+                )
+                return _Outcome("fail", error)
+            return outcome
+        if isinstance(exc, httpx.TransportError):
+            return _Outcome(
+                "retry",
+                ServerError(
+                    f"Could not get an answer from {self._label} ({type(exc).__name__}: {exc}) within the "
+                    "retry budget. Check your connection, or raise timeout=."
+                ),
+            )
+        if isinstance(exc, ValueError) and _is_ragged_error(exc):
+            raise token_level_error(self._label, "ragged arrays, one per text") from None
+        if isinstance(exc, ValueError) and "doesn't support task" in str(exc):
+            raise ConfigurationError(
+                f"{self._label} is not a feature-extraction model on the serverless API ({exc}). Choose an "
+                "embedding model (pipeline tag feature-extraction or sentence-similarity)."
+            ) from None
+        if isinstance(exc, ValueError) and "api_key" in str(exc):
+            raise AuthenticationError(
+                f"provider={self.provider!r} needs a Hugging Face token. {_LOGIN_HINT}"
+            ) from None
+        if isinstance(exc, TypeError):
+            raise ResponseFormatError(
+                f"{self._label} did not answer a list of vectors ({exc}). An Inference Endpoint on the "
+                "default image answers {'embeddings': ...}: give its URL with url= (a dedicated endpoint)."
+            ) from None
+        raise exc
+
+    def _after_failure(self, outcome: _Outcome, state: _Attempts) -> float:
+        if outcome.cold_start:
+            now = time.monotonic()
+            if state.cold_started is None:
+                state.cold_started = now
+            state.cold_attempt += 1
+            wait = self._cold_wait(outcome, state.cold_attempt, now - state.cold_started)
+        else:
+            wait = self.policy.wait(state.attempt, time.monotonic() - state.started, outcome.retry_after)
+        if wait is None:
+            assert outcome.error is not None  # noqa: S101 - retry outcomes carry their error
+            raise outcome.error
+        self._count("retries")
+        logger.debug("hfe: retrying %s in %.2fs: %s", self._label, wait, outcome.error)
+        return wait
+
+    @staticmethod
+    def _inputs(texts: list[str], prompt: str) -> str | list[str]:
+        inputs = [prompt + text for text in texts]
+        # One text goes as a string (the API's oldest and most widely served form), a list as a list.
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    def embed_batch(
+        self,
+        texts: list[str],
+        *,
+        input_type: InputType,  # noqa: ARG002 - prompts are already applied
+        prompt: str,
+        batch_size: int,  # noqa: ARG002 - requests are planned by plan_batches
+    ) -> npt.NDArray[np.float32]:
+        """One feature-extraction call, retried along the retry and cold-start budgets."""
+        inputs, parameters = self._inputs(texts, prompt), self._parameters()
+        state = _Attempts()
+        while True:
+            state.attempt += 1
+            self._count("requests")
+            try:
+                answer = self.client.feature_extraction(inputs, **parameters)
+            except _CALL_ERRORS as exc:
+                outcome = self._outcome(exc)
+                if outcome.kind == "fail":
+                    assert outcome.error is not None  # noqa: S101 - fail outcomes carry their error
+                    raise outcome.error from None
+                time.sleep(self._after_failure(outcome, state))
+                continue
+            return self._finish(answer, len(texts))
+
+    async def aembed_batch(
+        self,
+        texts: list[str],
+        *,
+        input_type: InputType,  # noqa: ARG002 - prompts are already applied
+        prompt: str,
+        batch_size: int,  # noqa: ARG002 - requests are planned by plan_batches
+    ) -> npt.NDArray[np.float32]:
+        """Async twin of :meth:`embed_batch`, through ``AsyncInferenceClient``."""
+        inputs, parameters = self._inputs(texts, prompt), self._parameters()
+        state = _Attempts()
+        while True:
+            state.attempt += 1
+            self._count("requests")
+            try:
+                answer = await self._async_client().feature_extraction(inputs, **parameters)
+            except _CALL_ERRORS as exc:
+                outcome = self._outcome(exc)
+                if outcome.kind == "fail":
+                    assert outcome.error is not None  # noqa: S101 - fail outcomes carry their error
+                    raise outcome.error from None
+                await asyncio.sleep(self._after_failure(outcome, state))
+                continue
+            return self._finish(answer, len(texts))
