@@ -59,10 +59,19 @@ from vcr.serialize import deserialize  # type: ignore[import-untyped]
 from vcr.serializers import yamlserializer  # type: ignore[import-untyped]
 
 __all__ = [
+    "A2",
+    "A5",
+    "A8",
+    "A11",
+    "A12",
+    "B1",
+    "B4",
+    "C1",
     "CASSETTES",
     "DEFAULT_MATCH_ON",
     "Interaction",
     "hf_inputs",
+    "hub_online",
     "hf_route",
     "load_interactions",
     "normalized_route",
@@ -76,6 +85,66 @@ DEFAULT_MATCH_ON = ("method", "hf_route")
 _TAPE_BASE64_PREFIX = "data:application/octet-stream;base64,"
 _OLD_ROUTER = re.compile(r"^/hf-inference/pipeline/(?P<task>[^/]+)/(?P<model>.+)$")
 _MODEL_INFO = re.compile(r"^/api/models/[^/]+(?:/[^/]+)?$")
+
+
+# -- the recordings (tests/cassettes/README.md says where each comes from) --------------------------------
+_HUB = CASSETTES / "hf_serverless" / "huggingface_hub"
+_TAPES = CASSETTES / "hf_serverless" / "huggingface.js"
+_FE = "[hf-inference,feature-extraction].yaml"
+#: all-MiniLM-L6-v2 on api-inference: a flat 384-vector (2023-09).
+A2 = (
+    CASSETTES
+    / "hf_inference_api"
+    / "InferenceClientVCRTest.test_feature_extraction_with_sentence_transformers.yaml"
+)
+#: bart-base on api-inference: 503 "currently loading" (estimated_time 22.3), then 200 1x8x768 (2025-01).
+A5 = _HUB / "5f9d9460d4" / f"TestInferenceClient.test_feature_extraction_with_transformers{_FE}"
+#: bart-base through the router, after huggingface_hub's model-info GET: 1x8x768 (2025-03).
+A8 = _HUB / "a09927331e" / f"TestInferenceClient.test_feature_extraction_with_transformers{_FE}"
+#: an anonymous 429 "Rate limit reached. Please log in or use a HF access token" (2024-04).
+A11 = _HUB / "53959a191d" / "InferenceApiTest.test_inference_missing_input.yaml"
+#: a 400 whose ``error`` is a list (2025-01).
+A12 = _HUB / "ae98fe4bf6" / "InferenceApiTest.test_inference_missing_input.yaml"
+#: mxbai-embed-large-v1 on api-inference's /models/ route: a flat 1024-vector (langchainrb, 2024-05).
+C1 = (
+    CASSETTES
+    / "hf_serverless/langchainrb/454f6ba50c"
+    / "Langchain_LLM_HuggingFace_default_dimensions_when_the_dimensions_size_is_generated_by_the_model"
+    "_sets_the_dimensions_to_1_024.yml"
+)
+#: huggingface.js, router: ragged bart-base batch, bart-base 1x7x768, distilbert flat 768 (2025-04).
+B4 = _TAPES / "457119ebd1" / "tapes.feature-extraction.json"
+#: huggingface.js, api-inference: 503 loading (bart-base, distilbert), then 200 distilbert, 200 bart-base.
+B1 = _TAPES / "e26e61887b" / "tapes.feature-extraction.json"
+
+
+@contextmanager
+def hub_online() -> Iterator[None]:
+    """Lift ``HF_HUB_OFFLINE`` for huggingface_hub's request hook while replaying; no socket is opened.
+
+    huggingface_hub reads ``constants.HF_HUB_OFFLINE`` (set from the environment at import) in an httpx
+    request event hook that runs before the transport vcrpy patches, so the environment variable alone
+    would not do. Its lru-cached model look-ups are cleared so each replay makes its own requests.
+    """
+    import huggingface_hub.constants
+    from huggingface_hub.inference._providers import _common as providers_common
+    from huggingface_hub.inference._providers import hf_inference
+
+    caches = (
+        hf_inference._check_supported_task,
+        hf_inference._fetch_recommended_models,
+        providers_common._fetch_inference_provider_mapping,
+    )
+    before = huggingface_hub.constants.HF_HUB_OFFLINE
+    huggingface_hub.constants.HF_HUB_OFFLINE = False
+    for cache in caches:
+        cache.cache_clear()
+    try:
+        yield
+    finally:
+        huggingface_hub.constants.HF_HUB_OFFLINE = before
+        for cache in caches:
+            cache.cache_clear()
 
 
 @dataclass(frozen=True)

@@ -667,7 +667,7 @@ class ServerlessBackend(_ColdStarts, Backend):
 
     def _outcome(self, exc: Exception) -> _Outcome:
         """The outcome of a failed call: huggingface_hub's errors carry the HTTP answer."""
-        from huggingface_hub.errors import HfHubHTTPError
+        from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
         if isinstance(exc, HfHubHTTPError) and exc.response is not None:
             outcome = classify_endpoint(
@@ -682,6 +682,12 @@ class ServerlessBackend(_ColdStarts, Backend):
                 )
                 return _Outcome("fail", error)
             return outcome
+        if isinstance(exc, OfflineModeIsEnabled):
+            raise ConfigurationError(
+                f"huggingface_hub is in offline mode (HF_HUB_OFFLINE=1), so {self._label} cannot be called. "
+                "Unset HF_HUB_OFFLINE (before importing huggingface_hub) to use the serverless API, or use "
+                "local mode."
+            ) from None
         if isinstance(exc, httpx.TransportError):
             return _Outcome(
                 "retry",

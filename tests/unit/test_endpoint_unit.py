@@ -197,3 +197,11 @@ def test_other_shapes_are_format_errors() -> None:
         vectors_from_answer(np.ones((3, 4)), 2, pooling=None, label="m")
     with pytest.raises(ResponseFormatError):
         vectors_from_answer(np.ones(4), 2, pooling="mean", label="m")
+
+
+def test_serverless_in_offline_mode_says_so() -> None:
+    import huggingface_hub.constants
+
+    assert huggingface_hub.constants.HF_HUB_OFFLINE  # the test suite runs offline
+    with pytest.raises(ConfigurationError, match="HF_HUB_OFFLINE"):
+        Embedder(mode="endpoint", model="sentence-transformers/all-MiniLM-L6-v2").embed_query("x")

@@ -13,45 +13,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 from huggingface_hub import AsyncInferenceClient, InferenceClient
 from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.inference._providers import _common as providers_common
-from huggingface_hub.inference._providers import hf_inference
 from pytest_socket import SocketBlockedError
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from tests.replay import (
-    CASSETTES,
+    A2,
+    A5,
+    A8,
+    A11,
+    A12,
+    B1,
+    B4,
+    C1,
+    hub_online,
     load_interactions,
     normalized_route,
     recorded_bodies,
     replay,
     tape_key,
 )
-
-HUB = CASSETTES / "hf_serverless" / "huggingface_hub"
-TAPES = CASSETTES / "hf_serverless" / "huggingface.js"
-FE = "[hf-inference,feature-extraction].yaml"
-A2 = (
-    CASSETTES
-    / "hf_inference_api"
-    / "InferenceClientVCRTest.test_feature_extraction_with_sentence_transformers.yaml"
-)
-A5 = HUB / "5f9d9460d4" / f"TestInferenceClient.test_feature_extraction_with_transformers{FE}"
-A8 = HUB / "a09927331e" / f"TestInferenceClient.test_feature_extraction_with_transformers{FE}"
-A11 = HUB / "53959a191d" / "InferenceApiTest.test_inference_missing_input.yaml"
-A12 = HUB / "ae98fe4bf6" / "InferenceApiTest.test_inference_missing_input.yaml"
-C1 = (
-    CASSETTES
-    / "hf_serverless/langchainrb/454f6ba50c"
-    / "Langchain_LLM_HuggingFace_default_dimensions_when_the_dimensions_size_is_generated_by_the_model"
-    "_sets_the_dimensions_to_1_024.yml"
-)
-B4 = TAPES / "457119ebd1" / "tapes.feature-extraction.json"
-B1 = TAPES / "e26e61887b" / "tapes.feature-extraction.json"
 
 API = "https://api-inference.huggingface.co"
 ROUTER = "https://router.huggingface.co/hf-inference"
@@ -72,24 +56,10 @@ SHA256 = {
 
 
 @pytest.fixture(autouse=True)
-def hub_reachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Lift HF_HUB_OFFLINE for huggingface_hub's request hook; vcrpy answers, no socket is opened.
-
-    huggingface_hub reads ``constants.HF_HUB_OFFLINE`` (set from the environment at import) in an httpx
-    request event hook that runs before the transport vcrpy patches, so the environment variable alone
-    would not do. Its lru-cached model look-ups are cleared so each test makes its own requests.
-    """
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    caches = (
-        hf_inference._check_supported_task,
-        hf_inference._fetch_recommended_models,
-        providers_common._fetch_inference_provider_mapping,
-    )
-    for cache in caches:
-        cache.cache_clear()
-    yield
-    for cache in caches:
-        cache.cache_clear()
+def hub_reachable() -> Iterator[None]:
+    """huggingface_hub's offline switch lifted and its caches cleared (see ``hub_online``)."""
+    with hub_online():
+        yield
 
 
 def f32(value: Any) -> np.ndarray:
