@@ -103,6 +103,18 @@ def _keep_failure(errors: dict[int, BaseException], number: int) -> Iterator[Non
         errors[number] = exc
 
 
+@contextmanager
+def _nothing_computed(texts: Sequence[str]) -> Iterator[None]:
+    """A server failing before any batch (reading /info, tokenizing) failed every input of the call."""
+    try:
+        yield
+    except EmbeddingError as exc:
+        if not exc.failed_indices:
+            exc.failed_indices = list(range(len(texts)))
+            exc.partial_embeddings = [None] * len(texts)
+        raise
+
+
 @dataclass
 class _Job:
     items: list[str]
@@ -412,7 +424,8 @@ class Embedder:
             InputTooLongError: ``truncation="error"`` and inputs are too long.
             EmbeddingError: some batches failed; the others' embeddings are attached.
         """
-        job = self._prepare(texts, input_type, truncation, batch_size, show_progress)
+        with _nothing_computed(texts):
+            job = self._prepare(texts, input_type, truncation, batch_size, show_progress)
         return self._finish(job, self._run_sync(job) if job.items else ([], {}))
 
     async def aembed(
@@ -425,7 +438,10 @@ class Embedder:
         show_progress: bool | None = None,
     ) -> EmbeddingResult:
         """Async twin of :meth:`embed`; never blocks the event loop (local models run in a thread)."""
-        job = await asyncio.to_thread(self._prepare, texts, input_type, truncation, batch_size, show_progress)
+        with _nothing_computed(texts):
+            job = await asyncio.to_thread(
+                self._prepare, texts, input_type, truncation, batch_size, show_progress
+            )
         return self._finish(job, await self._run_async(job) if job.items else ([], {}))
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:

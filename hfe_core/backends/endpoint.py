@@ -344,19 +344,21 @@ class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
                     name, namespace=self._namespace, token=self._hub_token
                 ),
             )
-        # Only a URL: look the endpoint up among the user's (best effort; needs a token).
+        # Only a URL: look the endpoint up among the user's and their organisations' (best effort).
+        # (huggingface_hub's namespace="*" drops the token after the first namespace, so not that.)
+        token, target = self._hub_token, self.base_url
         try:
-            endpoints = huggingface_hub.list_inference_endpoints(
-                namespace=self._namespace or "*", token=self._hub_token
-            )
+            namespaces: list[str | None] = [self._namespace]
+            if self._namespace is None:
+                orgs = huggingface_hub.whoami(token=token).get("orgs") or []
+                namespaces += [org["name"] for org in orgs if isinstance(org, dict) and org.get("name")]
+            for namespace in namespaces:
+                for endpoint in huggingface_hub.list_inference_endpoints(namespace=namespace, token=token):
+                    if endpoint.url and endpoint.url.rstrip("/") == target:
+                        self._endpoint_name, self._namespace = endpoint.name, endpoint.namespace
+                        return endpoint
         except Exception as exc:  # noqa: BLE001 - an optional lookup; the caller says what to do
             logger.debug("hfe: could not list Inference Endpoints to find %s: %s", self._label, exc)
-            return None
-        target = self.base_url
-        for endpoint in endpoints:
-            if endpoint.url and endpoint.url.rstrip("/") == target:
-                self._endpoint_name, self._namespace = endpoint.name, endpoint.namespace
-                return endpoint
         return None
 
     def _discover_url(self) -> str:
