@@ -18,6 +18,7 @@ from typing import Any
 from hfe_core._version import __version__
 from hfe_core.compat import settings_from_config
 from hfe_core.config import EmbedderSettings, InputType, Mode, Truncation
+from hfe_core.deploy import deploy_endpoint
 from hfe_core.embedder import Embedder, EmbeddingResult, EmbeddingStats
 from hfe_core.errors import (
     AuthenticationError,
@@ -75,6 +76,7 @@ __all__ = [
     "TokenLevelOutputError",
     "Truncation",
     "__version__",
+    "deploy_endpoint",
     "from_config",
     "settings_from_config",
 ]
