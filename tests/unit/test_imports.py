@@ -105,6 +105,7 @@ def test_hfe_core_all_contents() -> None:
         "InputType",
         "Mode",
         "Truncation",
+        "deploy_endpoint",
         "from_config",
         "settings_from_config",
         "__version__",
