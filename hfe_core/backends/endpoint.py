@@ -47,6 +47,7 @@ from hfe_core.backends.tei import (
     _Outcome,
     _server_message,
     classify,
+    next_wait,
 )
 from hfe_core.batching import RequestLimits, plan_requests
 from hfe_core.config import DEFAULT_PROVIDER, EmbedderSettings, InputType
@@ -716,15 +717,16 @@ class ServerlessBackend(_ColdStarts, Backend):
             ) from None
         raise exc
 
+    def _wait_after(self, exc: Exception, state: _Attempts) -> float:
+        """The wait before retrying a failed call, or raise its typed error (final, or budget spent)."""
+        outcome = self._outcome(exc)
+        if outcome.kind == "fail":
+            assert outcome.error is not None  # noqa: S101 - fail outcomes carry their error
+            raise outcome.error from None
+        return self._after_failure(outcome, state)
+
     def _after_failure(self, outcome: _Outcome, state: _Attempts) -> float:
-        if outcome.cold_start:
-            now = time.monotonic()
-            if state.cold_started is None:
-                state.cold_started = now
-            state.cold_attempt += 1
-            wait = self._cold_wait(outcome, state.cold_attempt, now - state.cold_started)
-        else:
-            wait = self.policy.wait(state.attempt, time.monotonic() - state.started, outcome.retry_after)
+        wait = next_wait(outcome, state, self.policy, self._cold_wait)
         if wait is None:
             assert outcome.error is not None  # noqa: S101 - retry outcomes carry their error
             raise outcome.error
@@ -755,11 +757,7 @@ class ServerlessBackend(_ColdStarts, Backend):
             try:
                 answer = self.client.feature_extraction(inputs, **parameters)
             except _CALL_ERRORS as exc:
-                outcome = self._outcome(exc)
-                if outcome.kind == "fail":
-                    assert outcome.error is not None  # noqa: S101 - fail outcomes carry their error
-                    raise outcome.error from None
-                time.sleep(self._after_failure(outcome, state))
+                time.sleep(self._wait_after(exc, state))
                 continue
             return self._finish(answer, len(texts))
 
@@ -780,10 +778,6 @@ class ServerlessBackend(_ColdStarts, Backend):
             try:
                 answer = await self._async_client().feature_extraction(inputs, **parameters)
             except _CALL_ERRORS as exc:
-                outcome = self._outcome(exc)
-                if outcome.kind == "fail":
-                    assert outcome.error is not None  # noqa: S101 - fail outcomes carry their error
-                    raise outcome.error from None
-                await asyncio.sleep(self._after_failure(outcome, state))
+                await asyncio.sleep(self._wait_after(exc, state))
                 continue
             return self._finish(answer, len(texts))

@@ -259,6 +259,26 @@ def classify(response: HTTPResponse, *, url: str) -> _Outcome:
     )
 
 
+def next_wait(
+    outcome: _Outcome,
+    state: _Attempts,
+    policy: RetryPolicy,
+    cold_start_wait: Callable[[_Outcome, int, float], float | None],
+) -> float | None:
+    """The wait before the next attempt (``None``: give up), from the budget the outcome belongs to.
+
+    A cold start (a replica starting, a model loading) is counted on its own budget from its first
+    answer; every other transient failure on the retry policy from the request's first attempt.
+    """
+    if outcome.cold_start:
+        now = time.monotonic()
+        if state.cold_started is None:
+            state.cold_started = now
+        state.cold_attempt += 1
+        return cold_start_wait(outcome, state.cold_attempt, now - state.cold_started)
+    return policy.wait(state.attempt, time.monotonic() - state.started, outcome.retry_after)
+
+
 class TEIBackend(Backend):
     """A Text Embeddings Inference server (native route)."""
 
@@ -686,14 +706,7 @@ class TEIBackend(Backend):
             self.stats.add(overloaded=1)
             if slot is not None:
                 slot.overloaded = True
-        if outcome.cold_start:
-            now = time.monotonic()
-            if state.cold_started is None:
-                state.cold_started = now
-            state.cold_attempt += 1
-            wait = self._cold_start_wait(outcome, state.cold_attempt, now - state.cold_started)
-        else:
-            wait = self.policy.wait(state.attempt, time.monotonic() - state.started, outcome.retry_after)
+        wait = next_wait(outcome, state, self.policy, self._cold_start_wait)
         if wait is None:
             assert outcome.error is not None  # noqa: S101 - "retry" outcomes always carry one
             raise outcome.error
