@@ -132,8 +132,7 @@ def test_scaled_to_zero_endpoint_that_fails_while_starting_stops_the_wait(endpoi
     endpoint_sim.add_endpoint("doomed", state="scaledToZero", scale_up_s=60.0)
     embedder = Embedder(endpoint_name="doomed", token=SIM_TOKEN, cold_start_timeout=60)
     embedder.backend.base_url  # type: ignore[attr-defined]  # noqa: B018 - resolve the URL first
-    endpoint_sim.set_state("doomed", "failed")  # the proxy keeps answering 503; the state says why
-    endpoint_sim.endpoint("doomed").state = "failed"
+    endpoint_sim.set_state("doomed", "failed")  # only the state, polled through huggingface_hub, says why
     with pytest.raises(EndpointFailedError):
         embedder.embed_query("x")
 
