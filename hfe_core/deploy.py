@@ -874,7 +874,7 @@ def deploy_endpoint(
         endpoint_name=status.name,
         namespace=status.namespace,
         token=token,
-        **embedder_settings,
+        **{"model": model, **embedder_settings},  # the model id selects its family's prompts
     )
 
 

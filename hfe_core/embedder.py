@@ -196,7 +196,7 @@ class Embedder:
             input_type=input_type,
             explicit=explicit,
             saved=None if explicit is not None else self._backend.saved_prompt(input_type),
-            model=self._settings.model,
+            model=None if explicit is not None else self._backend.model_id,
         )
 
     def __repr__(self) -> str:

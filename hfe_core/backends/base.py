@@ -9,6 +9,7 @@ backend only says how to embed one batch and what it knows about its model:
 ``aembed_batch``         async twin; the default runs ``embed_batch`` in a thread
 ``dimension``            required: the model's native embedding dimension
 ``max_input_tokens``     the model's limit per input, or ``None`` if unknown
+``model_id``             the model's Hub id, for the known-family prompts
 ``saved_prompt``         the prompt the model carries for queries or documents
 ``token_spans``          character spans of each text's tokens (for truncation)
 ``prompt_overhead``      tokens a prompt and the special tokens add to an input
@@ -80,6 +81,11 @@ class Backend(ABC):
     def max_input_tokens(self) -> int | None:
         """The model's limit per input in tokens (prompt and special tokens included)."""
         return None
+
+    @property
+    def model_id(self) -> str | None:
+        """The model's Hub id, for the known-family prompt table (the ``model`` setting by default)."""
+        return self.settings.model
 
     def saved_prompt(self, input_type: InputType) -> str | None:  # noqa: ARG002 - hook
         """The prompt the model itself carries for ``input_type``, if any."""

@@ -448,6 +448,14 @@ class TEIBackend(Backend):
             raise ResponseFormatError(f"{self.base_url}/info did not answer TEI's JSON: {exc}") from exc
 
     @property
+    def model_id(self) -> str | None:
+        """The ``model`` setting, else ``/info``'s ``model_id`` (unless a path, as IE's ``/repository``)."""
+        if self.settings.model:
+            return self.settings.model
+        served = self.info.model_id
+        return served if served and not served.startswith("/") else None
+
+    @property
     def max_input_tokens(self) -> int | None:
         """``max_input_length`` from ``/info``."""
         return self.info.max_input_length

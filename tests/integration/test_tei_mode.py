@@ -349,3 +349,18 @@ def test_hfe_info_command(tei: TEIServer) -> None:
     assert info["version"] == "1.9.3"
     assert info["max client batch size"] == 32
     assert info["embedding dimension"] == 384
+
+
+@pytest.mark.parametrize(
+    ("served", "setting", "query_prompt"),
+    [
+        ("intfloat/e5-small-v2", None, "query: "),  # the family table, matched on /info's model_id
+        ("/repository", None, ""),  # how Inference Endpoints mount a model: no id to match
+        ("/repository", "intfloat/e5-small-v2", "query: "),  # model= says which model it is
+    ],
+)
+def test_family_prompts_follow_the_served_model(served: str, setting: str | None, query_prompt: str) -> None:
+    with TEIServer(vectors="hash", model_id=served) as server:
+        embedder = Embedder(mode="tei", url=server.url, model=setting)
+        assert embedder.prompt("query") == query_prompt
+        assert embedder.prompt("document") == ("passage: " if query_prompt else "")
