@@ -56,6 +56,8 @@ class RetryPolicy:
         initial_backoff: the first wait, in seconds.
         max_backoff: the longest single wait, in seconds.
         rng: random source for the jitter (seeded in tests).
+        clip_to_budget: shorten a wait that would overrun the time budget to what is left of it (one
+            last attempt at the deadline) instead of giving up; for waits on a server that is starting.
     """
 
     max_attempts: int = 6
@@ -63,6 +65,7 @@ class RetryPolicy:
     initial_backoff: float = 0.5
     max_backoff: float = 8.0
     rng: random.Random = field(default_factory=random.Random, repr=False)
+    clip_to_budget: bool = False
 
     @staticmethod
     def retryable_status(status: int) -> bool:
@@ -91,5 +94,5 @@ class RetryPolicy:
             ceiling = min(self.max_backoff, self.initial_backoff * 2.0 ** min(attempt - 1, 64))
             delay = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
         if delay > remaining:
-            return None
+            return remaining if self.clip_to_budget else None
         return delay

@@ -219,14 +219,21 @@ class _ColdStarts:
 
     #: A cold-start episode ends when no 502/503 was seen for this long (a new one is announced again).
     EPISODE_GAP: ClassVar[float] = 60.0
-    INITIAL_WAIT: ClassVar[float] = 1.0
-    MAX_WAIT: ClassVar[float] = 10.0
 
     settings: EmbedderSettings
 
     def _init_cold_starts(self) -> None:
         self._cold_lock = threading.Lock()
         self._last_cold: float | None = None
+        # Backoff from 1 s to 10 s (or the server's estimate) until the budget runs out, attempting
+        # once more at its end.
+        self._cold_policy = RetryPolicy(
+            max_attempts=2**31,
+            max_seconds=self.settings.cold_start_timeout,
+            initial_backoff=1.0,
+            max_backoff=10.0,
+            clip_to_budget=True,
+        )
 
     @property
     def _label(self) -> str:
@@ -246,15 +253,12 @@ class _ColdStarts:
             )
 
     def _cold_wait(self, outcome: _Outcome, attempt: int, elapsed: float) -> float | None:
-        remaining = self.settings.cold_start_timeout - elapsed
-        if remaining <= 0:
+        if elapsed >= self.settings.cold_start_timeout:
             return None
         if not outcome.paused:
             self._announce_cold_start()
-        if outcome.retry_after is not None:
-            return min(max(0.0, outcome.retry_after), remaining)
-        ceiling = min(self.MAX_WAIT, self.INITIAL_WAIT * 2.0 ** min(attempt - 1, 32))
-        return min(ceiling / 2 + np.random.default_rng().uniform(0, ceiling / 2), remaining)
+        retry_after = None if outcome.retry_after is None else max(0.0, outcome.retry_after)
+        return self._cold_policy.wait(attempt, elapsed, retry_after)
 
 
 # -- dedicated Inference Endpoints ----------------------------------------------------------------------
@@ -365,22 +369,46 @@ class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
     def _discover_url(self) -> str:
         """The endpoint's URL from the Inference Endpoints API, once it has one."""
         endpoint = self._endpoint()
+        self._poll_until(
+            endpoint,
+            lambda: bool(endpoint.url),  # none while pending or initializing
+            "had no URL yet",
+            check=self._check_state,
+            on_wait=self._announce_cold_start,
+        )
+        return str(endpoint.url)
+
+    def _poll_until(
+        self,
+        endpoint: Any,
+        ready: Callable[[], bool],
+        waiting: str,
+        *,
+        check: Callable[[Any], None],
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
+        """Check the endpoint, then read its state every ``POLL_EVERY`` s until ``ready()``.
+
+        Raises:
+            EndpointNotReadyError: still not ready after ``cold_start_timeout``.
+        """
         started = time.monotonic()
         while True:
-            self._check_state(endpoint)
-            if endpoint.url:
-                return str(endpoint.url)
-            # pending or initializing: no URL yet.
-            self._announce_cold_start()
+            check(endpoint)
+            if ready():
+                return
+            if on_wait is not None:
+                on_wait()
             if time.monotonic() - started > self.settings.cold_start_timeout:
                 raise EndpointNotReadyError(
-                    f"The Inference Endpoint {self._label} had no URL yet (state {endpoint.status!r}) "
-                    f"after cold_start_timeout={self.settings.cold_start_timeout:g}s."
+                    f"The Inference Endpoint {endpoint.name} {waiting} (state {endpoint.status!r}) after "
+                    f"cold_start_timeout={self.settings.cold_start_timeout:g}s."
                 )
             time.sleep(self.POLL_EVERY)
-            endpoint = self._endpoint(refresh=True)
+            self._hub_call("read", endpoint.fetch)
 
-    def _check_state(self, endpoint: Any) -> None:
+    @staticmethod
+    def _check_failed(endpoint: Any) -> None:
         status = str(endpoint.status)
         if status in ("failed", "updateFailed"):
             raise EndpointFailedError(
@@ -388,7 +416,11 @@ class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
                 f"{'deploy' if status == 'failed' else 'update'}. Look at its logs on "
                 "https://endpoints.huggingface.co, fix it, and resume or recreate it."
             )
-        if status == "paused":
+
+    def _check_state(self, endpoint: Any) -> None:
+        """Raise for a failed endpoint; raise for a paused one, or resume it (``resume_if_paused``)."""
+        self._check_failed(endpoint)
+        if str(endpoint.status) == "paused":
             if not self.settings.resume_if_paused:
                 raise EndpointPausedError(
                     f"The Inference Endpoint {endpoint.name} is paused; no request wakes a paused endpoint. "
@@ -406,33 +438,25 @@ class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
                     "hfe: resuming the paused Inference Endpoint %s (resume_if_paused).", endpoint.name
                 )
                 self._hub_call("resume", lambda: endpoint.resume(running_ok=True))
-            started = time.monotonic()
-            while endpoint.status != "running" or not endpoint.url:
-                if endpoint.status in ("failed", "updateFailed"):
-                    self._check_state(endpoint)
-                if time.monotonic() - started > self.settings.cold_start_timeout:
-                    raise EndpointNotReadyError(
-                        f"The Inference Endpoint {endpoint.name} was resumed but is still "
-                        f"{endpoint.status!r} after cold_start_timeout={self.settings.cold_start_timeout:g}s."
-                    )
-                time.sleep(self.POLL_EVERY)
-                self._hub_call("read", endpoint.fetch)
+            self._poll_until(
+                endpoint,
+                lambda: endpoint.status == "running" and bool(endpoint.url),
+                "was resumed but is not running yet",
+                check=self._check_failed,
+            )
 
     # -- answers -----------------------------------------------------------------------------------
-    def _judge(self, response: HTTPResponse, route: str) -> _Outcome:
-        if route in ("/info", "/tokenize") and response.status_code in (401, 403, 404, 405):
-            return _Outcome("absent")  # a proxy or an image that does not expose the route
-        outcome = classify_endpoint(
+    #: The proxy, or an image that is not TEI, may refuse an optional route rather than lack it.
+    _ABSENT_STATUSES: ClassVar[frozenset[int]] = frozenset({401, 403, 404, 405})
+
+    def _classify(self, response: HTTPResponse, route: str) -> _Outcome:
+        return classify_endpoint(
             response,
             url=self.base_url + route,
             label=self._label,
             token_sent=self._token is not None,
             resume=self.settings.resume_if_paused,
         )
-        if outcome.kind == "fail":
-            assert outcome.error is not None  # noqa: S101 - "fail" outcomes always carry one
-            raise outcome.error
-        return outcome
 
     def _cold_start_wait(self, outcome: _Outcome, attempt: int, elapsed: float) -> float | None:
         return self._cold_wait(outcome, attempt, elapsed)

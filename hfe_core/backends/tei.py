@@ -741,11 +741,18 @@ class TEIBackend(Backend):
             ),
         )
 
+    #: Statuses by which an optional route (``/info``, ``/tokenize``) says it is not there.
+    _ABSENT_STATUSES: ClassVar[frozenset[int]] = frozenset({404})
+
+    def _classify(self, response: HTTPResponse, route: str) -> _Outcome:
+        """The error boundary of this backend's answers (endpoint mode adds the proxy's)."""
+        return classify(response, url=self.base_url + route)
+
     def _judge(self, response: HTTPResponse, route: str) -> _Outcome:
         """The outcome of one answer ("ok", "retry", "split", "absent"); raises final errors at once."""
-        if route in _OPTIONAL_ROUTES and response.status_code == 404:
+        if route in _OPTIONAL_ROUTES and response.status_code in self._ABSENT_STATUSES:
             return _Outcome("absent")  # an older or partial server: the caller falls back
-        outcome = classify(response, url=self.base_url + route)
+        outcome = self._classify(response, route)
         if outcome.kind == "fail":
             assert outcome.error is not None  # noqa: S101 - "fail" outcomes always carry one
             raise outcome.error

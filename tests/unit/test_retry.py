@@ -97,6 +97,23 @@ def test_wait_time_budget(elapsed: float, fraction: float, expected: float | Non
     assert policy.wait(1, elapsed) == expected
 
 
+@pytest.mark.parametrize(
+    ("elapsed", "retry_after", "expected"),
+    [
+        (9.6, None, pytest.approx(0.4)),  # the wait (0.5) is cut to what is left: one last try at the end
+        (2.0, 22.3, 8.0),  # a server's estimate past the budget: wait what is left
+        (2.0, 3.0, 3.0),  # within the budget: unchanged
+        (10.0, None, None),  # nothing left: give up
+        (10.0, 0.0, None),
+    ],
+)
+def test_clip_to_budget_makes_a_last_attempt_at_the_deadline(
+    elapsed: float, retry_after: float | None, expected: object
+) -> None:
+    policy = _policy(1.0, max_attempts=100, max_seconds=10.0, initial_backoff=0.5, clip_to_budget=True)
+    assert policy.wait(1, elapsed, retry_after) == expected
+
+
 @pytest.mark.parametrize("elapsed", [10.0, 10.5, 100.0])
 def test_wait_spent_time_budget_gives_up_even_for_retry_after_zero(elapsed: float) -> None:
     policy = _policy(max_attempts=100, max_seconds=10.0)
