@@ -11,7 +11,8 @@ working::
     │   └── DimensionMismatchError            configured dimension != the model's
     ├── InvalidInputError(ValueError)         an input the caller must fix; .indices
     │   ├── InputTypeError(TypeError)         a str where a list belongs, None, bytes, numbers
-    │   └── InputTooLongError                 truncation="error" and an input is over the limit
+    │   ├── InputTooLongError                 truncation="error" and an input is over the limit
+    │   └── BadRowError                       records of an input file that cannot be embedded
     ├── BackendUnavailableError(ImportError)  an optional dependency is missing (names the extra)
     ├── ModelLoadError(OSError)               the model cannot be found or loaded
     ├── EmbeddingError(RuntimeError)          embedding failed part-way; keeps what was computed
@@ -42,6 +43,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "BackendUnavailableError",
+    "BadRowError",
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
@@ -127,6 +129,23 @@ class InputTooLongError(InvalidInputError):
         super().__init__(message, indices=indices)
         self.token_counts: list[int] = list(token_counts)
         self.max_tokens = max_tokens
+
+
+class BadRowError(InvalidInputError):
+    """Records of an input file that cannot be embedded (no text, not a string, empty), in a batch job.
+
+    Attributes:
+        bad_rows: the offending records (:class:`hfe_core.corpus.BadRow`: index, line, reason), at most
+            the first few; ``count`` says how many there are in all.
+        count: how many bad records were found.
+        path: the input file.
+    """
+
+    def __init__(self, message: str, *, bad_rows: Sequence[Any], count: int, path: str) -> None:
+        super().__init__(message, indices=[row.index for row in bad_rows])
+        self.bad_rows = list(bad_rows)
+        self.count = count
+        self.path = path
 
 
 class BackendUnavailableError(HfeError, ImportError):

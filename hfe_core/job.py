@@ -1,0 +1,935 @@
+"""Batch jobs over large corpora: :func:`embed_file` (``hfe embed``) and :func:`embed_stream`.
+
+:func:`embed_file` embeds every record of a JSONL, CSV/TSV, Parquet or text file into a
+Parquet or ``.npy`` file, and never loses work:
+
+* The input is read in chunks of ``chunk_size`` records (streamed, never loaded whole).
+  Each chunk's vectors and ids are written to a work folder next to the output
+  (``OUTPUT.hfe-job/``) and fsynced, then one line is appended to its manifest
+  (``chunks.jsonl``: the chunk's input digest, its files' SHA-256, its counters and the
+  records it skipped). That line is the commit point.
+* Run again after a crash, Ctrl-C, a killed process or a server that stayed down, the
+  same call resumes: a chunk whose manifest line, input digest and file hashes all check
+  out is kept; a missing, truncated or corrupt chunk, or one whose input records changed,
+  is embedded again. The output is assembled from the chunks in input order only when
+  all are done, so it is the same as an uninterrupted run's: same rows, same order, no
+  duplicates.
+* Texts seen before in the job are embedded once (``dedup=True``) and their vector is
+  copied; the index of seen texts lives in SQLite on disk, so memory stays bounded by
+  the chunk size, the batch size and the concurrency, not by the corpus.
+
+Example:
+    >>> from hfe_core import embed_file
+    >>> summary = embed_file("corpus.jsonl", "vectors.parquet", text_field="body", id_field="doc_id")
+    >>> print(summary.format())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from tqdm.auto import tqdm
+
+from hfe_core.config import InputType
+from hfe_core.corpus import BadRow, InputFormat, Row, detect_format, read_records, require_pyarrow
+from hfe_core.embedder import Embedder
+from hfe_core.engines import ChunkCounters, EmbedderEngine, Engine
+from hfe_core.errors import BadRowError, ConfigurationError, InputTypeError, InvalidInputError
+
+__all__ = ["JobSummary", "OnBadRow", "embed_file", "embed_stream", "work_dir_for"]
+
+logger = logging.getLogger("hfe")
+
+OnBadRow = Literal["error", "skip"]
+OutputFormat = Literal["parquet", "npy"]
+
+#: Version of the work folder's layout; a folder of another version is not resumed.
+_LAYOUT = 1
+#: Bad records named in an error message or a printed summary.
+_NAMED = 10
+#: Earlier chunks kept memory-mapped to copy duplicate texts' vectors from.
+_OPEN_CHUNKS = 8
+
+
+def work_dir_for(output: str | Path) -> Path:
+    """The work folder of the job writing ``output``: ``OUTPUT.hfe-job`` next to it."""
+    output = Path(output)
+    return output.with_name(output.name + ".hfe-job")
+
+
+def _output_format(output: Path) -> OutputFormat:
+    suffix = output.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".npy":
+        return "npy"
+    raise ConfigurationError(f"Cannot write {output.name!r}: name the output .parquet or .npy.")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsynced, renamed into place."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class JobSummary:
+    """What a batch job did (also saved as ``summary.json`` in its work folder).
+
+    Attributes:
+        input: the input file.
+        output: the output file.
+        records: records read from the input, bad ones included.
+        rows: rows written to the output.
+        embedded: distinct texts embedded by the model (whole job, earlier runs included).
+        duplicates: rows whose text came earlier in the input: embedded once, vector copied.
+        skipped: the bad records skipped (``{"index", "line", "reason"}``), with ``on_bad_row="skip"``.
+        chunks: chunks in the job.
+        resumed_chunks: chunks found done by an earlier run and kept.
+        redone_chunks: chunks an earlier run wrote that were missing, corrupt or stale, embedded again.
+        dimension: the vectors' dimension.
+        counters: what the engine did over the whole job: texts embedded (windows included),
+            truncated and chunked inputs, requests, retries, tokens (0 when the mode does not say).
+        seconds: wall time of this run.
+        texts_per_second: distinct texts embedded by this run per second of it.
+        already_complete: the output was complete and unchanged; nothing was done.
+    """
+
+    input: str
+    output: str
+    records: int = 0
+    rows: int = 0
+    embedded: int = 0
+    duplicates: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    chunks: int = 0
+    resumed_chunks: int = 0
+    redone_chunks: int = 0
+    dimension: int = 0
+    counters: ChunkCounters = field(default_factory=ChunkCounters)
+    seconds: float = 0.0
+    texts_per_second: float = 0.0
+    already_complete: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSummary:
+        """A summary read back from :meth:`as_dict`."""
+        values = dict(data)
+        values["counters"] = ChunkCounters(**values.get("counters", {}))
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def format(self) -> str:
+        """A few lines for a terminal."""
+        c = self.counters
+        rate = f" ({self.texts_per_second:,.0f} texts/s)" if self.texts_per_second else ""
+        lines = [
+            f"{self.records:,} records -> {self.output} ({self.rows:,} rows, {self.dimension} dimensions)",
+            f"  embedded    {self.embedded:,} distinct texts"
+            + (f"; {self.duplicates:,} duplicate rows embedded once" if self.duplicates else ""),
+        ]
+        if self.skipped:
+            named = ", ".join(
+                f"{BadRow(s['index'], s['line'], s['reason']).where}: {s['reason']}"
+                for s in self.skipped[:_NAMED]
+            )
+            more = f" and {len(self.skipped) - _NAMED} more" if len(self.skipped) > _NAMED else ""
+            lines.append(f"  skipped     {len(self.skipped):,} bad records ({named}{more})")
+        if self.resumed_chunks or self.redone_chunks:
+            lines.append(
+                f"  resumed     {self.resumed_chunks} of {self.chunks} chunks kept from an earlier run"
+                + (
+                    f", {self.redone_chunks} redone (missing, corrupt or changed)"
+                    if self.redone_chunks
+                    else ""
+                )
+            )
+        lines.append(
+            f"  tokens      {c.tokens:,}" if c.tokens else "  tokens      - (not reported in this mode)"
+        )
+        lines.append(f"  truncated   {c.truncated:,}" + (f" (chunked: {c.chunked:,})" if c.chunked else ""))
+        lines.append(
+            f"  retries     {c.retries:,} of {c.requests:,} requests" if c.requests else "  retries     0"
+        )
+        lines.append(f"  time        {self.seconds:,.1f} s{rate}")
+        if self.already_complete:
+            lines.append("  (the output was already complete; nothing to do)")
+        return "\n".join(lines)
+
+
+# -- the work folder ------------------------------------------------------------------------------
+class _WorkDir:
+    """``OUTPUT.hfe-job/``: ``job.json`` (settings), ``chunks.jsonl`` (manifest), ``chunks/`` (data)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.chunks_dir = root / "chunks"
+        self.job_file = root / "job.json"
+        self.log_file = root / "chunks.jsonl"
+        self.summary_file = root / "summary.json"
+        self.dedup_file = root / "dedup.sqlite"
+
+    def exists(self) -> bool:
+        return self.job_file.is_file()
+
+    def wipe(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def create(self, job: dict[str, Any]) -> None:
+        self.chunks_dir.mkdir(parents=True, exist_ok=True)
+        _write_durably(self.job_file, orjson.dumps(job, option=orjson.OPT_INDENT_2))
+        _fsync_dir(self.root)
+
+    def read_job(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(self.job_file.read_bytes())
+        return data
+
+    def read_log(self) -> dict[int, dict[str, Any]]:
+        """The committed chunks; a line cut short by a crash is ignored (and that chunk redone)."""
+        entries: dict[int, dict[str, Any]] = {}
+        if not self.log_file.is_file():
+            return entries
+        good: list[bytes] = []
+        for raw in self.log_file.read_bytes().splitlines():
+            try:
+                entry = orjson.loads(raw)
+                number = int(entry["chunk"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+            entries[number] = entry  # a later line for the same chunk wins
+            good.append(raw)
+        # Rewrite without torn lines, so appends start on a clean line.
+        _write_durably(self.log_file, b"".join(line + b"\n" for line in good))
+        return entries
+
+    def append_log(self, entry: dict[str, Any]) -> None:
+        with self.log_file.open("ab") as handle:
+            handle.write(orjson.dumps(entry) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def vectors_path(self, number: int) -> Path:
+        return self.chunks_dir / f"{number:08d}.npy"
+
+    def rows_path(self, number: int) -> Path:
+        return self.chunks_dir / f"{number:08d}.json"
+
+    def intact(self, entry: dict[str, Any]) -> bool:
+        number = int(entry["chunk"])
+        return _file_sha256(self.vectors_path(number)) == entry.get("vectors_sha256") and _file_sha256(
+            self.rows_path(number)
+        ) == entry.get("rows_sha256")
+
+
+class _SeenTexts:
+    """Texts already embedded in this job -> (chunk, position); in SQLite on disk, not in memory."""
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (key BLOB PRIMARY KEY, chunk INTEGER, pos INTEGER) WITHOUT ROWID")
+
+    def find(self, keys: Sequence[bytes]) -> dict[bytes, tuple[int, int]]:
+        found: dict[bytes, tuple[int, int]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))  # placeholders only; the keys are bound parameters
+            query = f"SELECT key, chunk, pos FROM seen WHERE key IN ({marks})"  # noqa: S608
+            for key, chunk, pos in self._db.execute(query, part):
+                found[key] = (chunk, pos)
+        return found
+
+    def add(self, number: int, keys: Sequence[bytes]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
+            ((key, number, pos) for pos, key in enumerate(keys)),
+        )
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _ChunkVectors:
+    """Memory-mapped vectors of earlier chunks, to copy a duplicate text's vector from."""
+
+    def __init__(self, work: _WorkDir) -> None:
+        self._work = work
+        self._open: OrderedDict[int, npt.NDArray[np.float32]] = OrderedDict()
+
+    def get(self, number: int, pos: int) -> npt.NDArray[np.float32]:
+        if number not in self._open:
+            self._open[number] = np.load(self._work.vectors_path(number), mmap_mode="r")
+            while len(self._open) > _OPEN_CHUNKS:
+                self._open.popitem(last=False)
+        self._open.move_to_end(number)
+        return np.array(self._open[number][pos], dtype=np.float32)
+
+    def forget(self, number: int) -> None:
+        self._open.pop(number, None)
+
+
+# -- reading in chunks ----------------------------------------------------------------------------
+@dataclass
+class _Chunk:
+    number: int
+    records: list[Row | BadRow]
+
+    @property
+    def rows(self) -> list[Row]:
+        return [r for r in self.records if isinstance(r, Row)]
+
+    @property
+    def bad(self) -> list[BadRow]:
+        return [r for r in self.records if isinstance(r, BadRow)]
+
+    def digest(self) -> str:
+        """Fingerprint of the chunk's input records: a changed record means the chunk is redone."""
+        digest = hashlib.blake2b(digest_size=16)
+        for record in self.records:
+            if isinstance(record, Row):
+                item: Any = [record.index, record.id, record.text, record.meta]
+            else:
+                item = [record.index, None, record.reason]
+            digest.update(orjson.dumps(item, default=str))
+        return digest.hexdigest()
+
+
+def _chunks(records: Iterable[Row | BadRow], size: int) -> Iterator[_Chunk]:
+    current: list[Row | BadRow] = []
+    number = 0
+    for record in records:
+        current.append(record)
+        if len(current) == size:
+            yield _Chunk(number, current)
+            number, current = number + 1, []
+    if current:
+        yield _Chunk(number, current)
+
+
+def _bad_row_error(path: Path, bad: list[BadRow], count: int, *, done: int) -> BadRowError:
+    named = "; ".join(f"{b.where}: {b.reason}" for b in bad[:_NAMED])
+    more = f" (and {count - _NAMED} more)" if count > _NAMED else ""
+    kept = (
+        f" The {done:,} records before them are embedded and kept; the same command resumes."
+        if done
+        else " Nothing was embedded yet."
+    )
+    return BadRowError(
+        f"{path.name}: {count} record{'s' if count != 1 else ''} cannot be embedded: {named}{more}. Fix "
+        f"{'them' if count != 1 else 'it'}, or skip bad records with --on-bad-row skip "
+        f"(on_bad_row='skip'); skipped records are listed in the summary.{kept}",
+        bad_rows=bad[:_NAMED],
+        count=count,
+        path=str(path),
+    )
+
+
+# -- the job --------------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    input: Path
+    output: Path
+    fmt: InputFormat
+    out_fmt: OutputFormat
+    text_field: str
+    id_field: str | None
+    keep: list[str]
+    input_type: InputType
+    on_bad_row: OnBadRow
+    dedup: bool
+    chunk_size: int
+
+    def job_record(self, engine: Engine) -> dict[str, Any]:
+        """What must not change for a resumed job to equal an uninterrupted one."""
+        embedder = engine.embedder
+        settings = embedder.settings
+        return {
+            "layout": _LAYOUT,
+            "input": {
+                "format": self.fmt,
+                "text_field": self.text_field,
+                "id_field": self.id_field,
+                "keep": self.keep,
+                "on_bad_row": self.on_bad_row,
+                "chunk_size": self.chunk_size,
+            },
+            "embedding": {
+                "mode": settings.mode,
+                "model": embedder.backend.model_id or settings.model,
+                "revision": settings.revision,
+                "dimension": embedder.dimension,
+                "dimensions": settings.dimensions,
+                "normalize": settings.normalize,
+                "truncation": settings.truncation,
+                "input_type": self.input_type,
+                "prompt": embedder.prompt(self.input_type),
+                "dedup": self.dedup,
+            },
+        }
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    for section in ("input", "embedding"):
+        before, after = old.get(section, {}), new.get(section, {})
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                changes.append(f"{key}: {before.get(key)!r} -> {after.get(key)!r}")
+    if old.get("layout") != new.get("layout"):
+        changes.append(f"layout: {old.get('layout')!r} -> {new.get('layout')!r}")
+    return changes
+
+
+def embed_file(
+    input: str | Path,
+    output: str | Path,
+    *,
+    embedder: Embedder | None = None,
+    engine: Engine | None = None,
+    input_format: InputFormat | None = None,
+    text_field: str = "text",
+    id_field: str | None = None,
+    keep: Sequence[str] = (),
+    input_type: InputType = "document",
+    on_bad_row: OnBadRow = "error",
+    dedup: bool = True,
+    chunk_size: int = 1024,
+    overwrite: bool = False,
+    show_progress: bool | None = None,
+    **settings: Any,
+) -> JobSummary:
+    """Embed every record of a file into a Parquet or ``.npy`` file; resumable, bounded in memory.
+
+    Run the same call again after any interruption and it resumes where it stopped; the
+    output equals an uninterrupted run's. See the module documentation for how.
+
+    Args:
+        input: a ``.jsonl``, ``.csv``, ``.tsv``, ``.parquet`` or ``.txt`` file (one text per line).
+        output: a ``.parquet`` file (columns ``id``, ``embedding`` and the ``keep`` fields) or a ``.npy``
+            file (a ``(rows, dimension)`` float32 array; the ids go to ``OUTPUT.ids.jsonl``, one per line).
+        embedder: the :class:`~hfe_core.embedder.Embedder` to use; default: one built from ``settings``.
+        engine: what embeds the chunks, e.g. ``hfe_core.ray.RayEngine``; default: ``embedder``.
+        input_format: ``"jsonl"``, ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"text"``; default: the suffix's.
+        text_field: the field or column holding the text (not used for text files).
+        id_field: the field or column holding the record's id (written as a string); default: the
+            record's position in the input, from 0.
+        keep: more fields or columns to copy to the Parquet output.
+        input_type: ``"document"`` (default) or ``"query"``: which prompt applies.
+        on_bad_row: ``"error"`` (default): records without a text, with a text that is not a string or
+            an empty one stop the job before anything is embedded, named by line or row; ``"skip"``:
+            they are left out and listed in the summary and the manifest.
+        dedup: embed each distinct text once and copy its vector to its duplicates (default True).
+        chunk_size: records per chunk, the unit of checkpointing (default 1024).
+        overwrite: start again, discarding an existing output or an unfinished job's chunks.
+        show_progress: a tqdm bar with texts/s and ETA; default: when stderr is a terminal.
+        **settings: :class:`~hfe_core.config.EmbedderSettings` fields, when ``embedder`` is not given.
+
+    Returns:
+        A :class:`JobSummary` (also saved in ``OUTPUT.hfe-job/summary.json``).
+
+    Raises:
+        BadRowError: bad records with ``on_bad_row="error"``; names them by line or row.
+        ConfigurationError: an unknown format, a missing column, an existing output without
+            ``overwrite``, or an unfinished job started with other settings.
+        EmbeddingError: the model or server failed (after the retry budget); every chunk done is
+            kept, and the same call resumes.
+    """
+    started = time.perf_counter()
+    if engine is not None and (embedder is not None or settings):
+        raise ConfigurationError("Pass either an engine, or an embedder or settings, not both.")
+    if embedder is not None and settings:
+        raise ConfigurationError("Pass either an embedder or settings, not both.")
+    if on_bad_row not in get_args(OnBadRow):
+        raise ConfigurationError(f"on_bad_row={on_bad_row!r}: use 'error' or 'skip'.")
+    if input_type not in ("query", "document"):
+        raise ConfigurationError(f"input_type={input_type!r}: use 'query' or 'document'.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise ConfigurationError(f"chunk_size={chunk_size!r}: use a positive integer.")
+    source, target = Path(input), Path(output)
+    if not source.is_file():
+        raise ConfigurationError(f"The input {str(source)!r} does not exist or is not a file.")
+    plan = _Plan(
+        source,
+        target,
+        detect_format(source, input_format),
+        _output_format(target),
+        text_field,
+        id_field,
+        list(keep),
+        input_type,
+        on_bad_row,
+        dedup,
+        chunk_size,
+    )
+    if plan.fmt == "parquet" or plan.out_fmt == "parquet":
+        require_pyarrow()
+    if engine is None:
+        engine = EmbedderEngine(embedder or Embedder(**settings), owned=embedder is None)
+        owned_engine = True
+    else:
+        owned_engine = False
+    try:
+        return _Job(plan, engine, overwrite=overwrite, show_progress=show_progress, started=started).run()
+    finally:
+        if owned_engine:
+            engine.close()
+
+
+class _Job:
+    def __init__(
+        self, plan: _Plan, engine: Engine, *, overwrite: bool, show_progress: bool | None, started: float
+    ) -> None:
+        self.plan = plan
+        self.engine = engine
+        self.overwrite = overwrite
+        self.show_progress = show_progress
+        self.started = started
+        self.work = _WorkDir(work_dir_for(plan.output))
+        self.summary = JobSummary(input=str(plan.input), output=str(plan.output))
+
+    # -- setting up ------------------------------------------------------------------------------
+    def _open_work_dir(self, record: dict[str, Any]) -> dict[int, dict[str, Any]] | JobSummary:
+        """Start or resume; returns the committed chunks, or the summary of a job already complete."""
+        work, output = self.work, self.plan.output
+        if self.overwrite:
+            work.wipe()
+            output.unlink(missing_ok=True)
+        elif work.exists():
+            old = work.read_job()
+            changes = _differences(old, record)
+            if changes:
+                raise ConfigurationError(
+                    f"{work.root} holds a job started with other settings ({'; '.join(changes)}). Run it "
+                    "with its settings to finish it, or pass --overwrite (overwrite=True) to start again."
+                )
+            if old.get("complete"):
+                if _file_sha256(output) == old.get("output_sha256") and work.summary_file.is_file():
+                    summary = JobSummary.from_dict(orjson.loads(work.summary_file.read_bytes()))
+                    summary.already_complete = True
+                    summary.seconds = time.perf_counter() - self.started
+                    return summary
+                logger.info(
+                    "hfe embed: %s is missing or changed since the job completed; embedding again.", output
+                )
+                work.wipe()
+        elif output.exists():
+            raise ConfigurationError(
+                f"{output} exists and no job in {work.root} wrote it. Pass --overwrite (overwrite=True) to "
+                "replace it, or choose another output."
+            )
+        if not work.exists():
+            work.create(record)
+            return {}
+        return work.read_log()
+
+    def _scan(self) -> int:
+        """One pass over the input before embedding: counts records, finds bad ones."""
+        plan = self.plan
+        total, bad_count = 0, 0
+        bad: list[BadRow] = []
+        for record in read_records(
+            plan.input, plan.fmt, text_field=plan.text_field, id_field=plan.id_field, keep=plan.keep
+        ):
+            total += 1
+            if isinstance(record, BadRow):
+                bad_count += 1
+                if len(bad) < _NAMED:
+                    bad.append(record)
+        if bad_count and plan.on_bad_row == "error":
+            raise _bad_row_error(plan.input, bad, bad_count, done=0)
+        return total
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self) -> JobSummary:
+        plan, work, summary = self.plan, self.work, self.summary
+        record = plan.job_record(self.engine)
+        opened = self._open_work_dir(record)
+        if isinstance(opened, JobSummary):
+            return opened
+        committed = opened
+        total = self._scan()
+        summary.dimension = int(record["embedding"]["dimension"])
+        seen = _SeenTexts(work.dedup_file) if plan.dedup else None
+        vectors = _ChunkVectors(work)
+        embedded_now = 0
+        chunks: list[dict[str, Any]] = []
+        bar = tqdm(
+            total=total, unit="text", desc="hfe embed", disable=self._progress_disabled(), smoothing=0.1
+        )
+        try:
+            records = read_records(
+                plan.input, plan.fmt, text_field=plan.text_field, id_field=plan.id_field, keep=plan.keep
+            )
+            for chunk in _chunks(records, plan.chunk_size):
+                entry = committed.get(chunk.number)
+                digest = chunk.digest()
+                if entry is not None and entry.get("digest") == digest and work.intact(entry):
+                    summary.resumed_chunks += 1
+                    if seen is not None:
+                        seen.add(chunk.number, [_text_key(row.text) for row in chunk.rows])
+                else:
+                    if entry is not None:
+                        summary.redone_chunks += 1
+                    vectors.forget(chunk.number)
+                    entry = self._embed_chunk(
+                        chunk, digest, seen, vectors, done=sum(c["rows"] for c in chunks)
+                    )
+                    embedded_now += int(entry["embedded"])
+                chunks.append(entry)
+                bar.update(len(chunk.records))
+                bar.set_postfix(duplicates=sum(c["duplicates"] for c in chunks), refresh=False)
+        except BaseException as exc:
+            done = sum(c["rows"] for c in chunks)
+            if not isinstance(exc, BadRowError | ConfigurationError):
+                logger.warning(
+                    "hfe embed: stopped (%s). %d chunks (%d rows) are done and kept in %s; run the same "
+                    "command again to resume.",
+                    type(exc).__name__,
+                    len(chunks),
+                    done,
+                    work.root,
+                )
+            raise
+        finally:
+            bar.close()
+            if seen is not None:
+                seen.close()
+        self._assemble(chunks)
+        self._finish(record, chunks, embedded_now)
+        return summary
+
+    def _progress_disabled(self) -> bool | None:
+        if self.show_progress is None:
+            return None  # tqdm: shown on a terminal only
+        return not self.show_progress
+
+    def _embed_chunk(
+        self,
+        chunk: _Chunk,
+        digest: str,
+        seen: _SeenTexts | None,
+        vectors: _ChunkVectors,
+        *,
+        done: int,
+    ) -> dict[str, Any]:
+        plan, work = self.plan, self.work
+        if chunk.bad and plan.on_bad_row == "error":  # the file changed since the scan
+            raise _bad_row_error(plan.input, chunk.bad, len(chunk.bad), done=done)
+        rows = chunk.rows
+        keys = [_text_key(row.text) for row in rows]
+        earlier = seen.find(keys) if seen is not None else {}
+        first_here: dict[bytes, int] = {}
+        to_embed: list[int] = []  # positions in rows whose text is new to the job
+        for pos, key in enumerate(keys):
+            if key in earlier or (seen is not None and key in first_here):
+                continue
+            first_here.setdefault(key, pos)
+            to_embed.append(pos)
+        began = time.perf_counter()
+        dimension = self.summary.dimension
+        result = np.empty((len(rows), dimension), dtype=np.float32)
+        counters = ChunkCounters()
+        if to_embed:
+            try:
+                computed, counters = self.engine.embed_chunk(
+                    [rows[pos].text for pos in to_embed], input_type=plan.input_type
+                )
+            except InvalidInputError as exc:
+                named = ", ".join(rows[to_embed[i]].where for i in exc.indices[:_NAMED] if i < len(to_embed))
+                raise type(exc)(f"{plan.input.name} {named}: {exc}", indices=exc.indices) from exc
+            result[to_embed] = computed
+        for pos, key in enumerate(keys):
+            if key in earlier:
+                result[pos] = vectors.get(*earlier[key])
+            elif seen is not None and first_here[key] != pos:
+                result[pos] = result[first_here[key]]
+        vectors_bytes = _npy_bytes(result)
+        rows_bytes = orjson.dumps(
+            {
+                "ids": [row.id for row in rows],
+                "meta": {name: [row.meta.get(name) for row in rows] for name in plan.keep},
+            },
+            default=str,
+        )
+        _write_durably(work.vectors_path(chunk.number), vectors_bytes)
+        _write_durably(work.rows_path(chunk.number), rows_bytes)
+        _fsync_dir(work.chunks_dir)
+        entry = {
+            "chunk": chunk.number,
+            "first": chunk.records[0].index,
+            "records": len(chunk.records),
+            "rows": len(rows),
+            "digest": digest,
+            "vectors_sha256": _sha256(vectors_bytes),
+            "rows_sha256": _sha256(rows_bytes),
+            "embedded": len(to_embed),
+            "duplicates": len(rows) - len(to_embed),
+            "skipped": [bad.as_dict() for bad in chunk.bad],
+            "counters": asdict(counters),
+            "seconds": round(time.perf_counter() - began, 4),
+        }
+        work.append_log(entry)
+        if seen is not None:
+            seen.add(chunk.number, keys)
+        return entry
+
+    # -- finishing -------------------------------------------------------------------------------
+    def _assemble(self, chunks: list[dict[str, Any]]) -> None:
+        output = self.plan.output
+        partial = output.with_name(output.name + ".partial")
+        if self.plan.out_fmt == "npy":
+            _write_npy(partial, self.work, chunks, self.summary.dimension)
+            ids = output.with_suffix(".ids.jsonl")
+            ids_partial = ids.with_name(ids.name + ".partial")
+            with ids_partial.open("wb") as handle:
+                for entry in chunks:
+                    for identifier in orjson.loads(self.work.rows_path(entry["chunk"]).read_bytes())["ids"]:
+                        handle.write(orjson.dumps(identifier) + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(ids_partial, ids)
+        else:
+            _write_parquet(partial, self.work, chunks, self.summary.dimension, self.plan)
+        os.replace(partial, output)
+        _fsync_dir(output.parent)
+
+    def _finish(self, record: dict[str, Any], chunks: list[dict[str, Any]], embedded_now: int) -> None:
+        summary, work = self.summary, self.work
+        summary.chunks = len(chunks)
+        for entry in chunks:
+            summary.records += int(entry["records"])
+            summary.rows += int(entry["rows"])
+            summary.embedded += int(entry["embedded"])
+            summary.duplicates += int(entry["duplicates"])
+            summary.skipped.extend(entry["skipped"])
+            summary.counters.add(ChunkCounters(**entry["counters"]))
+        summary.seconds = time.perf_counter() - self.started
+        summary.texts_per_second = embedded_now / summary.seconds if embedded_now else 0.0
+        _write_durably(work.summary_file, orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2))
+        done = {**record, "complete": True, "output_sha256": _file_sha256(self.plan.output)}
+        _write_durably(work.job_file, orjson.dumps(done, option=orjson.OPT_INDENT_2))
+        # The chunks are in the output now; the manifest, the job and the summary stay.
+        shutil.rmtree(work.chunks_dir, ignore_errors=True)
+        work.dedup_file.unlink(missing_ok=True)
+        logger.info("hfe embed: %s", summary.format().splitlines()[0])
+
+
+def _npy_bytes(array: npt.NDArray[np.float32]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype="<f4"), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _write_npy(path: Path, work: _WorkDir, chunks: list[dict[str, Any]], dimension: int) -> None:
+    rows = sum(int(entry["rows"]) for entry in chunks)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (rows, dimension)}
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_2_0(handle, header)
+        for entry in chunks:
+            part = np.load(work.vectors_path(entry["chunk"]), mmap_mode="r")
+            handle.write(np.ascontiguousarray(part, dtype="<f4").tobytes())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _infer_type(pa: Any, values: list[Any]) -> Any:
+    try:
+        return pa.array(values).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return pa.string()  # mixed kinds of values: kept as their JSON text
+
+
+def _column_type(pa: Any, types: set[Any]) -> Any:
+    if not types:
+        return pa.null()
+    if len(types) == 1:
+        return next(iter(types))
+    if all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types):
+        return pa.float64()
+    return pa.string()
+
+
+def _as_column(pa: Any, values: list[Any], kind: Any) -> Any:
+    if pa.types.is_string(kind):
+        values = [
+            v if v is None or isinstance(v, str) else orjson.dumps(v, default=str).decode() for v in values
+        ]
+    return pa.array(values, type=kind)
+
+
+def _write_parquet(
+    path: Path, work: _WorkDir, chunks: list[dict[str, Any]], dimension: int, plan: _Plan
+) -> None:
+    pa = require_pyarrow()
+    meta_types: dict[str, set[Any]] = {name: set() for name in plan.keep}
+    if plan.keep:  # one light pass over the chunks' fields: a column's type must hold every chunk's values
+        for entry in chunks:
+            meta = orjson.loads(work.rows_path(entry["chunk"]).read_bytes())["meta"]
+            for name in plan.keep:
+                kind = _infer_type(pa, meta[name])
+                if not pa.types.is_null(kind):
+                    meta_types[name].add(kind)
+    id_type = pa.int64() if plan.id_field is None else pa.string()
+    schema = pa.schema(
+        [
+            pa.field("id", id_type, nullable=False),
+            pa.field("embedding", pa.list_(pa.float32(), dimension), nullable=False),
+            *(pa.field(name, _column_type(pa, meta_types[name])) for name in plan.keep),
+        ]
+    )
+    writer = pa.parquet.ParquetWriter(path, schema)
+    try:
+        for entry in chunks:
+            if not entry["rows"]:
+                continue
+            rows = orjson.loads(work.rows_path(entry["chunk"]).read_bytes())
+            vectors = np.load(work.vectors_path(entry["chunk"]))
+            embedding = pa.FixedSizeListArray.from_arrays(
+                pa.array(vectors.reshape(-1), type=pa.float32()), dimension
+            )
+            columns = [pa.array(rows["ids"], type=id_type), embedding]
+            columns += [_as_column(pa, rows["meta"][name], schema.field(name).type) for name in plan.keep]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+    finally:
+        writer.close()
+    with path.open("rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+# -- streaming ------------------------------------------------------------------------------------
+def embed_stream(
+    texts: Iterable[str],
+    embedder: Embedder | None = None,
+    *,
+    input_type: InputType = "document",
+    chunk_size: int = 1024,
+    **settings: Any,
+) -> Iterator[npt.NDArray[np.float32]]:
+    """Embed an iterable of texts of any length, yielding one vector per text, in order.
+
+    Memory stays bounded: at most two chunks of ``chunk_size`` texts (the one being
+    yielded and, with a server backend, the next one being embedded) are held at a time.
+
+    Args:
+        texts: any iterable of strings (a generator reading a file, a database cursor...).
+        embedder: the embedder; default: one built from ``settings`` (and closed at the end).
+        input_type: ``"document"`` (default) or ``"query"``.
+        chunk_size: texts per call to the embedder.
+        **settings: :class:`~hfe_core.config.EmbedderSettings` fields, when ``embedder`` is not given.
+
+    Yields:
+        float32 vectors of shape ``(dimension,)``.
+
+    Raises:
+        InputTypeError: an item is not a string; names its position in the stream.
+        EmbeddingError: a chunk failed; every vector before it was already yielded, and the error's
+            ``failed_indices`` count from the first text of that chunk.
+    """
+    if isinstance(texts, str | bytes):
+        raise InputTypeError(
+            "embed_stream takes an iterable of strings, not a single string: wrap it in a list.", indices=[]
+        )
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise ConfigurationError(f"chunk_size={chunk_size!r}: use a positive integer.")
+    if embedder is not None and settings:
+        raise ConfigurationError("Pass either an embedder or settings, not both.")
+    owned = embedder is None
+    active = embedder or Embedder(**settings)
+    ahead = active.backend.max_concurrency > 1  # a server: embed the next chunk while this one is consumed
+
+    def chunks() -> Iterator[list[str]]:
+        current: list[str] = []
+        for position, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InputTypeError(
+                    f"Item {position} of the stream is {type(text).__name__}, not a string. Pass strings "
+                    "(convert or drop that item).",
+                    indices=[position],
+                )
+            current.append(text)
+            if len(current) == chunk_size:
+                yield current
+                current = []
+        if current:
+            yield current
+
+    def embed(batch: list[str]) -> npt.NDArray[np.float32]:
+        return active.embed(batch, input_type=input_type, show_progress=False).embeddings
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfe-stream") if ahead else None
+    try:
+        pending: Future[npt.NDArray[np.float32]] | None = None
+        for batch in chunks():
+            if pool is None:
+                yield from embed(batch)
+                continue
+            following = pool.submit(embed, batch)
+            if pending is not None:
+                yield from pending.result()
+            pending = following
+        if pending is not None:
+            yield from pending.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if owned:
+            active.close()
