@@ -23,6 +23,7 @@ from hfe_core.embedder import Embedder, EmbeddingResult, EmbeddingStats
 from hfe_core.errors import (
     AuthenticationError,
     BackendUnavailableError,
+    BadRowError,
     ConfigurationError,
     DimensionMismatchError,
     EmbeddingError,
@@ -44,10 +45,12 @@ from hfe_core.errors import (
     ServerError,
     TokenLevelOutputError,
 )
+from hfe_core.job import JobSummary, embed_file, embed_stream
 
 __all__ = [
     "AuthenticationError",
     "BackendUnavailableError",
+    "BadRowError",
     "ConfigurationError",
     "DimensionMismatchError",
     "Embedder",
@@ -65,6 +68,7 @@ __all__ = [
     "InputType",
     "InputTypeError",
     "InvalidInputError",
+    "JobSummary",
     "Mode",
     "ModeNotAvailableError",
     "ModelLoadError",
@@ -77,6 +81,8 @@ __all__ = [
     "Truncation",
     "__version__",
     "deploy_endpoint",
+    "embed_file",
+    "embed_stream",
     "from_config",
     "settings_from_config",
 ]

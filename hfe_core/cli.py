@@ -1,6 +1,8 @@
 """The ``hfe`` command line.
 
 * ``hfe info URL`` describes a Text Embeddings Inference server.
+* ``hfe embed INPUT -o OUTPUT`` embeds a whole file into Parquet or .npy, resumably
+  (:mod:`hfe_core.cli_embed`).
 * ``hfe deploy MODEL`` creates a Hugging Face Inference Endpoint running TEI and waits until it runs.
 * ``hfe endpoint status|pause|resume|scale-to-zero|delete NAME`` and ``hfe endpoint list-hardware``
   manage endpoints.
@@ -28,6 +30,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from hfe_core.cli_embed import add_embed_parser
 from hfe_core.errors import ConfigurationError, HfeError
 
 __all__ = ["main"]
@@ -427,6 +430,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_info)
+    add_embed_parser(commands)
     _add_deploy_parser(commands)
     _add_endpoint_parser(commands)
     return parser

@@ -175,7 +175,7 @@ class JobSummary:
     def format(self) -> str:
         """A few lines for a terminal."""
         c = self.counters
-        rate = f" ({self.texts_per_second:,.0f} texts/s)" if self.texts_per_second else ""
+        rate = f" ({self.texts_per_second:,.1f} texts/s)" if self.texts_per_second else ""
         lines = [
             f"{self.records:,} records -> {self.output} ({self.rows:,} rows, {self.dimension} dimensions)",
             f"  embedded    {self.embedded:,} distinct texts"
@@ -407,7 +407,6 @@ class _Plan:
                 "text_field": self.text_field,
                 "id_field": self.id_field,
                 "keep": self.keep,
-                "on_bad_row": self.on_bad_row,
                 "chunk_size": self.chunk_size,
             },
             "embedding": {
@@ -600,11 +599,11 @@ class _Job:
     def run(self) -> JobSummary:
         plan, work, summary = self.plan, self.work, self.summary
         record = plan.job_record(self.engine)
+        total = self._scan()  # bad records stop the job before it leaves any trace
         opened = self._open_work_dir(record)
         if isinstance(opened, JobSummary):
             return opened
         committed = opened
-        total = self._scan()
         summary.dimension = int(record["embedding"]["dimension"])
         seen = _SeenTexts(work.dedup_file) if plan.dedup else None
         vectors = _ChunkVectors(work)
@@ -768,7 +767,7 @@ class _Job:
         # The chunks are in the output now; the manifest, the job and the summary stay.
         shutil.rmtree(work.chunks_dir, ignore_errors=True)
         work.dedup_file.unlink(missing_ok=True)
-        logger.info("hfe embed: %s", summary.format().splitlines()[0])
+        logger.debug("hfe embed: %s", summary.format().splitlines()[0])
 
 
 def _npy_bytes(array: npt.NDArray[np.float32]) -> bytes:
