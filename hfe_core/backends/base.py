@@ -16,6 +16,7 @@ backend only says how to embed one batch and what it knows about its model:
 ``work_batch_size``      how many texts one ``embed_batch`` call should get
 ``plan_batches``         which texts go together into one ``embed_batch`` call
 ``max_concurrency``      how many ``aembed_batch`` calls may run at once
+``share_server``         keep to this client's share when several clients use one server
 ``sort_by_length``       batch texts of similar length together (less padding)
 ``counters``             cumulative request counters, for per-call statistics
 ``close``                release connections or other resources
@@ -25,6 +26,7 @@ backend only says how to embed one batch and what it knows about its model:
 from __future__ import annotations
 
 import asyncio
+import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -32,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hfe_core.config import EmbedderSettings, InputType
+from hfe_core.errors import ConfigurationError
 from hfe_core.truncation import Span
 
 __all__ = ["Backend"]
@@ -50,6 +53,10 @@ class Backend(ABC):
     max_concurrency: int = 1
     #: Group texts of similar length into the same batch (results still come back in order).
     sort_by_length: bool = False
+    #: How many clients (e.g. Ray actors) share this backend's server; see :meth:`share_server`.
+    server_clients: int = 1
+    #: ``max_concurrency`` before :meth:`share_server` divided it (sharing again starts from it).
+    _whole_concurrency: int | None = None
 
     def __init__(self, settings: EmbedderSettings) -> None:
         self.settings = settings
@@ -111,6 +118,27 @@ class Backend(ABC):
         """
         step = self.work_batch_size(batch_size)
         return [rows[start : start + step] for start in range(0, len(rows), step)]
+
+    def share_server(self, clients: int) -> None:
+        """Make this backend one of ``clients`` clients that use the same server together.
+
+        Each client then keeps at most ``ceil(max_concurrency / clients)`` requests in flight,
+        so that together they stay near the configured ``max_concurrency``; a server backend
+        also shares out the server's own limits (TEI's permits). A local model has no server:
+        its single call at a time stays as it is. Call it before the first request.
+
+        Args:
+            clients: how many clients share the server (1: this one alone).
+
+        Raises:
+            ConfigurationError: ``clients`` is not a positive integer.
+        """
+        if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
+            raise ConfigurationError(f"clients={clients!r}: use a positive integer.")
+        if self._whole_concurrency is None:
+            self._whole_concurrency = self.max_concurrency
+        self.server_clients = clients
+        self.max_concurrency = max(1, math.ceil(self._whole_concurrency / clients))
 
     def counters(self) -> dict[str, float]:
         """Cumulative request counters (``requests``, ``retries``, ``server_ms``, ``tokens``)."""

@@ -470,7 +470,7 @@ class TEIBackend(Backend):
 
     def _limits_for_requests(self, batch_size: int) -> RequestLimits:
         info = self.info
-        max_inputs = min(info.max_client_batch_size, info.max_concurrent_requests)
+        max_inputs = min(info.max_client_batch_size, self._server_permits)
         if "batch_size" in self.settings.model_fields_set:
             max_inputs = min(max_inputs, batch_size)
         return RequestLimits(
@@ -678,9 +678,29 @@ class TEIBackend(Backend):
         )
 
     # -- concurrency ---------------------------------------------------------------------------
+    @property
+    def _server_permits(self) -> int:
+        """The server's permits (``max_concurrent_requests``) this client may hold: its share."""
+        return max(1, self.info.max_concurrent_requests // self.server_clients)
+
+    def share_server(self, clients: int) -> None:
+        """Keep to this client's share of the server's requests and permits.
+
+        At most ``ceil(max_concurrency / clients)`` requests in flight, and at most
+        ``max_concurrent_requests // clients`` inputs in flight and per request (never fewer than 1).
+
+        Args:
+            clients: how many clients share the server.
+        """
+        super().share_server(clients)
+        # Limits are built on the first request; drop any built before, they had the whole server.
+        self._limit = None
+        self._async_limits.clear()
+
     def _new_limit(self) -> AdaptiveLimit:
-        # Each input takes one of the server's permits: never more inputs in flight than it has.
-        return AdaptiveLimit(self.max_concurrency, max_inputs=self.info.max_concurrent_requests)
+        # Each input takes one of the server's permits: never more inputs in flight than it has
+        # (than this client's share of them, when several clients share the server).
+        return AdaptiveLimit(self.max_concurrency, max_inputs=self._server_permits)
 
     def _slot(self, inputs: int) -> _SyncSlot:
         if self._limit is None:
