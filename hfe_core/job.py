@@ -691,8 +691,12 @@ class _Job:
                     [rows[pos].text for pos in to_embed], input_type=plan.input_type
                 )
             except InvalidInputError as exc:
-                named = ", ".join(rows[to_embed[i]].where for i in exc.indices[:_NAMED] if i < len(to_embed))
-                raise type(exc)(f"{plan.input.name} {named}: {exc}", indices=exc.indices) from exc
+                # Positions in this chunk's new texts -> the records' places in the input file.
+                offending = [rows[to_embed[i]] for i in exc.indices if 0 <= i < len(to_embed)]
+                named = ", ".join(row.where for row in offending[:_NAMED])
+                exc.args = (f"{plan.input.name} {named}: {exc.args[0] if exc.args else exc}",)
+                exc.indices = [row.index for row in offending]
+                raise
             result[to_embed] = computed
         for pos, key in enumerate(keys):
             if key in earlier:
