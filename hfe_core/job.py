@@ -32,7 +32,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -383,6 +383,21 @@ def _bad_row_error(path: Path, bad: list[BadRow], count: int, *, done: int) -> B
 
 # -- the job --------------------------------------------------------------------------------------
 @dataclass
+class _Pending:
+    """A chunk on its way: planned (which texts are new), maybe being embedded, not yet committed."""
+
+    chunk: _Chunk
+    digest: str
+    keys: list[bytes] = field(default_factory=list)
+    earlier: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    first_here: dict[bytes, int] = field(default_factory=dict)
+    to_embed: list[int] = field(default_factory=list)
+    future: Future[tuple[npt.NDArray[np.float32], ChunkCounters]] | None = None
+    started: float = 0.0
+    entry: dict[str, Any] | None = None  # set for a chunk kept from an earlier run
+
+
+@dataclass
 class _Plan:
     input: Path
     output: Path
@@ -607,11 +622,25 @@ class _Job:
         summary.dimension = int(record["embedding"]["dimension"])
         seen = _SeenTexts(work.dedup_file) if plan.dedup else None
         vectors = _ChunkVectors(work)
-        embedded_now = 0
         chunks: list[dict[str, Any]] = []
+        # Chunks are planned in input order and committed in input order; with a server (or Ray), the
+        # next chunk is already being embedded while one is committed, so the server never idles between
+        # chunks. Memory: ``depth`` chunks at most.
+        depth = int(getattr(self.engine, "pipeline_depth", 0) or 0) or (
+            2 if self.engine.embedder.backend.max_concurrency > 1 else 1
+        )
+        pending: deque[_Pending] = deque()
+        pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="hfe-job")
         bar = tqdm(
             total=total, unit="text", desc="hfe embed", disable=self._progress_disabled(), smoothing=0.1
         )
+
+        def commit_oldest() -> None:
+            entry = self._commit(pending.popleft(), vectors)
+            chunks.append(entry)
+            bar.update(int(entry["records"]))
+            bar.set_postfix(duplicates=sum(c["duplicates"] for c in chunks), refresh=False)
+
         try:
             records = read_records(
                 plan.input, plan.fmt, text_field=plan.text_field, id_field=plan.id_field, keep=plan.keep
@@ -623,26 +652,27 @@ class _Job:
                     summary.resumed_chunks += 1
                     if seen is not None:
                         seen.add(chunk.number, [_text_key(row.text) for row in chunk.rows])
+                    pending.append(_Pending(chunk, digest, entry=entry))
                 else:
                     if entry is not None:
                         summary.redone_chunks += 1
                     vectors.forget(chunk.number)
-                    entry = self._embed_chunk(
-                        chunk, digest, seen, vectors, done=sum(c["rows"] for c in chunks)
+                    pending.append(
+                        self._start(chunk, digest, seen, pool, done=sum(c["rows"] for c in chunks))
                     )
-                    embedded_now += int(entry["embedded"])
-                chunks.append(entry)
-                bar.update(len(chunk.records))
-                bar.set_postfix(duplicates=sum(c["duplicates"] for c in chunks), refresh=False)
+                while len(pending) >= depth:
+                    commit_oldest()
+            while pending:
+                commit_oldest()
         except BaseException as exc:
-            done = sum(c["rows"] for c in chunks)
+            pool.shutdown(wait=False, cancel_futures=True)
             if not isinstance(exc, BadRowError | ConfigurationError):
                 logger.warning(
                     "hfe embed: stopped (%s). %d chunks (%d rows) are done and kept in %s; run the same "
                     "command again to resume.",
                     type(exc).__name__,
                     len(chunks),
-                    done,
+                    sum(c["rows"] for c in chunks),
                     work.root,
                 )
             raise
@@ -650,8 +680,9 @@ class _Job:
             bar.close()
             if seen is not None:
                 seen.close()
+        pool.shutdown(wait=True)
         self._assemble(chunks)
-        self._finish(record, chunks, embedded_now)
+        self._finish(record, chunks, sum(int(c["embedded"]) for c in chunks if c.get("this_run")))
         return summary
 
     def _progress_disabled(self) -> bool | None:
@@ -659,16 +690,11 @@ class _Job:
             return None  # tqdm: shown on a terminal only
         return not self.show_progress
 
-    def _embed_chunk(
-        self,
-        chunk: _Chunk,
-        digest: str,
-        seen: _SeenTexts | None,
-        vectors: _ChunkVectors,
-        *,
-        done: int,
-    ) -> dict[str, Any]:
-        plan, work = self.plan, self.work
+    def _start(
+        self, chunk: _Chunk, digest: str, seen: _SeenTexts | None, pool: ThreadPoolExecutor, *, done: int
+    ) -> _Pending:
+        """Decide which texts of ``chunk`` are new to the job and start embedding them."""
+        plan = self.plan
         if chunk.bad and plan.on_bad_row == "error":  # the file changed since the scan
             raise _bad_row_error(plan.input, chunk.bad, len(chunk.bad), done=done)
         rows = chunk.rows
@@ -681,28 +707,37 @@ class _Job:
                 continue
             first_here.setdefault(key, pos)
             to_embed.append(pos)
-        began = time.perf_counter()
-        dimension = self.summary.dimension
-        result = np.empty((len(rows), dimension), dtype=np.float32)
+        if seen is not None:
+            # Known before its vectors exist: the next chunk copies from this one, committed before it.
+            seen.add(chunk.number, keys)
+        texts = [rows[pos].text for pos in to_embed]
+        future = pool.submit(self.engine.embed_chunk, texts, input_type=plan.input_type) if texts else None
+        return _Pending(chunk, digest, keys, earlier, first_here, to_embed, future, time.perf_counter())
+
+    def _commit(self, item: _Pending, vectors: _ChunkVectors) -> dict[str, Any]:
+        """Wait for a chunk's vectors, fill in its duplicates, write it durably and log it."""
+        if item.entry is not None:
+            return item.entry
+        plan, work, chunk = self.plan, self.work, item.chunk
+        rows = chunk.rows
+        result = np.empty((len(rows), self.summary.dimension), dtype=np.float32)
         counters = ChunkCounters()
-        if to_embed:
+        if item.future is not None:
             try:
-                computed, counters = self.engine.embed_chunk(
-                    [rows[pos].text for pos in to_embed], input_type=plan.input_type
-                )
+                computed, counters = item.future.result()
             except InvalidInputError as exc:
                 # Positions in this chunk's new texts -> the records' places in the input file.
-                offending = [rows[to_embed[i]] for i in exc.indices if 0 <= i < len(to_embed)]
+                offending = [rows[item.to_embed[i]] for i in exc.indices if 0 <= i < len(item.to_embed)]
                 named = ", ".join(row.where for row in offending[:_NAMED])
                 exc.args = (f"{plan.input.name} {named}: {exc.args[0] if exc.args else exc}",)
                 exc.indices = [row.index for row in offending]
                 raise
-            result[to_embed] = computed
-        for pos, key in enumerate(keys):
-            if key in earlier:
-                result[pos] = vectors.get(*earlier[key])
-            elif seen is not None and first_here[key] != pos:
-                result[pos] = result[first_here[key]]
+            result[item.to_embed] = computed
+        for pos, key in enumerate(item.keys):
+            if key in item.earlier:
+                result[pos] = vectors.get(*item.earlier[key])
+            elif plan.dedup and item.first_here[key] != pos:
+                result[pos] = result[item.first_here[key]]
         vectors_bytes = _npy_bytes(result)
         rows_bytes = orjson.dumps(
             {
@@ -719,19 +754,17 @@ class _Job:
             "first": chunk.records[0].index,
             "records": len(chunk.records),
             "rows": len(rows),
-            "digest": digest,
+            "digest": item.digest,
             "vectors_sha256": _sha256(vectors_bytes),
             "rows_sha256": _sha256(rows_bytes),
-            "embedded": len(to_embed),
-            "duplicates": len(rows) - len(to_embed),
+            "embedded": len(item.to_embed),
+            "duplicates": len(rows) - len(item.to_embed),
             "skipped": [bad.as_dict() for bad in chunk.bad],
             "counters": asdict(counters),
-            "seconds": round(time.perf_counter() - began, 4),
+            "seconds": round(time.perf_counter() - item.started, 4),
         }
         work.append_log(entry)
-        if seen is not None:
-            seen.add(chunk.number, keys)
-        return entry
+        return {**entry, "this_run": True}
 
     # -- finishing -------------------------------------------------------------------------------
     def _assemble(self, chunks: list[dict[str, Any]]) -> None:
