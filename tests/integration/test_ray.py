@@ -68,6 +68,8 @@ def _text(i: int) -> str:
 TEXTS = [_text(i) for i in range(200)]
 #: The same without the empty strings, which a TEI server refuses (400 Empty) and a job skips.
 NONEMPTY = [index for index, text in enumerate(TEXTS) if text]
+#: Local mode's forward batches: small, so that a long text pads few short ones to 256 tokens.
+LOCAL_BATCH = 8
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +95,7 @@ def ray_local() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def single(model_path: str) -> Any:
     """What one process computes for TEXTS (the reference every Ray result must equal)."""
-    return Embedder(model=model_path).embed(TEXTS)
+    return Embedder(model=model_path, batch_size=LOCAL_BATCH).embed(TEXTS)
 
 
 # --- local mode: the same vectors as one process, row for row ---------------------------------------
@@ -103,15 +105,16 @@ def test_embed_dataset_matches_the_single_process_embedder(
     ray_local: Any, model_path: str, single: Any
 ) -> None:
     rows = [{"id": f"doc-{i}", "text": text, "extra": i * 3} for i, text in enumerate(TEXTS)]
-    ds = ray_local.data.from_items(rows)
-    out = embed_dataset(ds, model=model_path, workers=2, batch_size=40).take_all()
+    ds = ray_local.data.from_items(rows, override_num_blocks=8)  # 8 blocks of 25 rows, over 2 actors
+    settings = EmbedderSettings(model=model_path, batch_size=LOCAL_BATCH)
+    out = embed_dataset(ds, settings=settings, workers=2, batch_size=40).take_all()  # >= 40 rows per call
     assert [row["id"] for row in out] == [row["id"] for row in rows]  # in input order
     assert [row["extra"] for row in out] == [row["extra"] for row in rows]  # other columns kept
     assert [row["text"] for row in out] == TEXTS
     vectors = np.stack([row["embedding"] for row in out])
     assert vectors.dtype == np.float32
     assert vectors.shape == (200, 384)
-    # Batches are composed differently (40 rows per actor call, not one call over all 200), so
+    # Batches are composed differently (2 blocks per actor call, not one call over all 200), so
     # padding differs and float sums round differently: equal to ~1e-7, compared at 1e-5.
     np.testing.assert_allclose(vectors, single.embeddings, atol=1e-5)
 
@@ -125,7 +128,8 @@ class TestLocalEngine:
 
     @pytest.fixture(scope="class")
     def local_engine(self, ray_local: Any, model_path: str) -> Iterator[RayEngine]:
-        engine = RayEngine(EmbedderSettings(model=model_path), rows_per_call=30)  # a chunk spans many calls
+        settings = EmbedderSettings(model=model_path, batch_size=LOCAL_BATCH)
+        engine = RayEngine(settings, rows_per_call=30)  # a chunk spans many calls
         try:
             yield engine
         finally:
@@ -161,7 +165,14 @@ class TestLocalEngine:
         records = [{"id": f"r{i}", "text": TEXTS[i]} for i in NONEMPTY[:120]]
         records += records[:5]  # duplicates: deduplicated the same way on both paths
         source.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-        embed_file(source, tmp_path / "plain.parquet", id_field="id", chunk_size=64, model=model_path)
+        embed_file(
+            source,
+            tmp_path / "plain.parquet",
+            id_field="id",
+            chunk_size=64,
+            model=model_path,
+            batch_size=LOCAL_BATCH,
+        )
         embed_file(source, tmp_path / "ray.parquet", id_field="id", chunk_size=64, engine=local_engine)
         plain, through_ray = (
             pq.read_table(tmp_path / "plain.parquet"),
