@@ -67,8 +67,23 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[HfeError], args: tuple[Any, ...], state: dict[str, Any]) -> HfeError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class HfeError(Exception):
-    """Base class of every error raised by hfe."""
+    """Base class of every error raised by hfe.
+
+    Every hfe error pickles with its attributes, so it crosses process boundaries
+    (multiprocessing, Ray workers) as itself.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls cls(*args), which keyword-only attributes cannot survive.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigurationError(HfeError, ValueError):

@@ -13,6 +13,7 @@ from hfe_core import errors
 from hfe_core.errors import (
     AuthenticationError,
     BackendUnavailableError,
+    BadRowError,
     ConfigurationError,
     DimensionMismatchError,
     EmbeddingError,
@@ -43,6 +44,7 @@ TREE: dict[type[Exception], tuple[type[Exception], tuple[type[BaseException], ..
     InvalidInputError: (HfeError, (ValueError,)),
     InputTypeError: (InvalidInputError, (TypeError, ValueError)),
     InputTooLongError: (InvalidInputError, (ValueError,)),
+    BadRowError: (InvalidInputError, (ValueError,)),
     BackendUnavailableError: (HfeError, (ImportError,)),
     ModelLoadError: (HfeError, (OSError,)),
     EmbeddingError: (HfeError, (RuntimeError,)),
@@ -188,6 +190,32 @@ def test_input_too_long_error_attributes() -> None:
     assert exc.token_counts == [600, 1000]
     assert exc.max_tokens == 512
     assert isinstance(exc, InvalidInputError)
+
+
+def test_bad_row_error_attributes() -> None:
+    from hfe_core.corpus import BadRow
+
+    rows = [BadRow(3, 4, "the field 'text' is missing")]
+    exc = BadRowError("bad records", bad_rows=rows, count=5, path="in.jsonl")
+    assert (exc.bad_rows, exc.count, exc.path, exc.indices) == (rows, 5, "in.jsonl", [3])
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        InputTooLongError("too long", indices=(4,), token_counts=(600,), max_tokens=512),
+        DimensionMismatchError("mismatch", expected=768, actual=384),
+        RateLimitedError("429", status_code=429, failed_indices=[1], partial_embeddings=[[0.5], None]),
+        EndpointPausedError("paused", endpoint_name="e", status_code=400),
+        ConfigurationError("plain"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_errors_pickle_with_their_attributes(exc: HfeError) -> None:
+    import pickle
+
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc) and back.args == exc.args and back.__dict__ == exc.__dict__
 
 
 def test_dimension_mismatch_error_attributes() -> None:
