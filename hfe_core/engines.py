@@ -54,7 +54,12 @@ class ChunkCounters:
 
 @runtime_checkable
 class Engine(Protocol):
-    """Embeds the texts of one chunk; what a batch job needs from whatever computes vectors."""
+    """Embeds the texts of one chunk; what a batch job needs from whatever computes vectors.
+
+    An engine may also set ``pipeline_depth``, the chunks a job keeps in flight (``embed_chunk``
+    is then called from that many threads at once). Without it: 2 when the embedder's backend
+    sends requests concurrently (a server), else 1.
+    """
 
     @property
     def embedder(self) -> Embedder:

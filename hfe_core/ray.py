@@ -464,6 +464,9 @@ class RayEngine:
         (2, 384)
     """
 
+    #: Chunks a batch job keeps in flight: the actors embed the next chunk while one is committed.
+    pipeline_depth: int = 2
+
     def __init__(
         self,
         settings: SettingsLike | None = None,
