@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,12 +150,14 @@ def run_embed(
     after_lines: int | None = None,
     after_seconds: float | None = None,
     sig: int = signal.SIGKILL,
-    then: Any = None,
+    then: Callable[[subprocess.Popen[bytes]], object] | None = None,
+    timeout: float = RUN_TIMEOUT,
 ) -> Run:
     """Run ``command``; with ``after_lines``/``after_seconds``, send ``sig`` once the manifest has that
-    many lines or that many seconds passed (``then()`` is called instead when given).
+    many lines or that many seconds passed (``then(process)`` is called instead when given).
 
-    The output path is read from the command (after ``-o``).
+    The output path is read from the command (after ``-o``). Raises ``subprocess.TimeoutExpired``
+    (after killing it) when the process still runs ``timeout`` seconds after that point.
     """
     output = Path(command[command.index("-o") + 1])
     logs.mkdir(parents=True, exist_ok=True)
@@ -175,12 +177,12 @@ def run_embed(
                         after_seconds is not None and elapsed >= after_seconds
                     ):
                         if then is not None:
-                            then()
+                            then(process)
                         else:
                             process.send_signal(sig)
                         break
                     time.sleep(0.005)
-            process.wait(timeout=RUN_TIMEOUT)
+            process.wait(timeout=timeout)
         finally:
             if process.poll() is None:  # a failed assertion above: do not leave it running
                 process.kill()
@@ -408,6 +410,35 @@ def test_ctrl_c_exits_130_and_resumes(server: TEIServer, clean: Clean, tmp_path:
     assert summary["redone_chunks"] == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="since de024b0 a chunk is embedded in a ThreadPoolExecutor worker; on Ctrl-C the job only "
+    "cancels queued work, and the interpreter joins the running worker at exit, so with the server "
+    "down hfe embed prints 'interrupted' and then waits out the whole chunk's retry budget",
+)
+def test_ctrl_c_while_the_server_is_down_exits_promptly(
+    server: TEIServer, clean: Clean, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.parquet"
+    command = embed_command(
+        clean.source, target, server.url, *EXACT, "--max-retries", "50", "--retry-timeout", "300"
+    )
+
+    def stop_then_interrupt(process: subprocess.Popen[bytes]) -> None:
+        server.stop()
+        time.sleep(0.5)  # the job is now retrying its request
+        process.send_signal(signal.SIGINT)
+
+    try:
+        run = run_embed(command, tmp_path / "logs", after_lines=2, then=stop_then_interrupt, timeout=3)
+    except subprocess.TimeoutExpired:
+        pytest.fail("hfe embed still ran 3 s after Ctrl-C (server down); it was killed")
+    assert run.returncode == 130, run.stderr
+    assert "run the same command again" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert 2 <= len(manifest_lines(target)) < CHUNKS
+
+
 # -- the server goes away -------------------------------------------------------------------------
 def test_server_down_past_the_retry_budget_then_resume(
     server: TEIServer, clean: Clean, tmp_path: Path
@@ -418,7 +449,7 @@ def test_server_down_past_the_retry_budget_then_resume(
     )
     k = seeded(8).randint(4, CHUNKS - 6)
     began = time.monotonic()
-    run = run_embed(command, tmp_path / "logs", after_lines=k, then=server.stop)
+    run = run_embed(command, tmp_path / "logs", after_lines=k, then=lambda _: server.stop())
     assert not server.running
     assert run.returncode == 1, run.stderr
     assert time.monotonic() - began < 60
@@ -442,7 +473,7 @@ def test_server_back_within_the_retry_budget(server: TEIServer, clean: Clean, tm
         clean.source, target, server.url, *EXACT, "--max-retries", "20", "--retry-timeout", "60"
     )
 
-    def bounce() -> None:
+    def bounce(_: object) -> None:
         server.stop()
         time.sleep(1.0)
         server.start()
