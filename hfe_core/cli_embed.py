@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -198,7 +199,11 @@ def run_embed(args: argparse.Namespace) -> int:
             "command again to resume.",
             file=sys.stderr,
         )
-        return 130
+        # Every finished chunk is on disk and fsynced; requests still in flight (and their retries, if the
+        # server is down) would hold the interpreter's exit. Leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except HfeError as exc:
         print(f"hfe: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -31,13 +31,15 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -382,6 +384,40 @@ def _bad_row_error(path: Path, bad: list[BadRow], count: int, *, done: int) -> B
 
 
 # -- the job --------------------------------------------------------------------------------------
+_T = TypeVar("_T")
+
+
+def _now(call: Callable[[], _T]) -> Future[_T]:
+    """Run ``call`` here and now, its outcome in a future."""
+    future: Future[_T] = Future()
+    try:
+        future.set_result(call())
+    except Exception as exc:  # noqa: BLE001 - handed to whoever reads the future (Ctrl-C propagates)
+        future.set_exception(exc)
+    return future
+
+
+def _in_daemon_thread(call: Callable[[], _T]) -> Future[_T]:
+    """Run ``call`` in a daemon thread: a job stopped by Ctrl-C or an error does not wait for it.
+
+    (An executor's threads are joined at interpreter exit, so a chunk retrying against a server
+    that is down would hold the process long after the job stopped. Nothing is lost by not
+    waiting: only the main thread commits chunks.)
+    """
+    future: Future[_T] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread through the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="hfe-job-chunk", daemon=True).start()
+    return future
+
+
 @dataclass
 class _Pending:
     """A chunk on its way: planned (which texts are new), maybe being embedded, not yet committed."""
@@ -557,6 +593,7 @@ class _Job:
         self.started = started
         self.work = _WorkDir(work_dir_for(plan.output))
         self.summary = JobSummary(input=str(plan.input), output=str(plan.output))
+        self.input_digest = ""
 
     # -- setting up ------------------------------------------------------------------------------
     def _open_work_dir(self, record: dict[str, Any]) -> dict[int, dict[str, Any]] | JobSummary:
@@ -574,15 +611,25 @@ class _Job:
                     "with its settings to finish it, or pass --overwrite (overwrite=True) to start again."
                 )
             if old.get("complete"):
-                if _file_sha256(output) == old.get("output_sha256") and work.summary_file.is_file():
+                if old.get("input_digest") != self.input_digest:
+                    logger.info(
+                        "hfe embed: %s changed since %s was written; embedding again.",
+                        self.plan.input,
+                        output,
+                    )
+                    work.wipe()
+                elif _file_sha256(output) == old.get("output_sha256") and work.summary_file.is_file():
                     summary = JobSummary.from_dict(orjson.loads(work.summary_file.read_bytes()))
                     summary.already_complete = True
                     summary.seconds = time.perf_counter() - self.started
+                    summary.texts_per_second = 0.0
                     return summary
-                logger.info(
-                    "hfe embed: %s is missing or changed since the job completed; embedding again.", output
-                )
-                work.wipe()
+                else:
+                    logger.info(
+                        "hfe embed: %s is missing or changed since the job completed; embedding again.",
+                        output,
+                    )
+                    work.wipe()
         elif output.exists():
             raise ConfigurationError(
                 f"{output} exists and no job in {work.root} wrote it. Pass --overwrite (overwrite=True) to "
@@ -593,28 +640,31 @@ class _Job:
             return {}
         return work.read_log()
 
-    def _scan(self) -> int:
-        """One pass over the input before embedding: counts records, finds bad ones."""
+    def _scan(self) -> tuple[int, str]:
+        """One pass over the input before embedding: counts records, finds bad ones, digests it all."""
         plan = self.plan
         total, bad_count = 0, 0
         bad: list[BadRow] = []
-        for record in read_records(
+        whole = hashlib.blake2b(digest_size=16)
+        records = read_records(
             plan.input, plan.fmt, text_field=plan.text_field, id_field=plan.id_field, keep=plan.keep
-        ):
-            total += 1
-            if isinstance(record, BadRow):
+        )
+        for chunk in _chunks(records, plan.chunk_size):
+            whole.update(chunk.digest().encode())
+            for record in chunk.bad:
                 bad_count += 1
                 if len(bad) < _NAMED:
                     bad.append(record)
+            total += len(chunk.records)
         if bad_count and plan.on_bad_row == "error":
             raise _bad_row_error(plan.input, bad, bad_count, done=0)
-        return total
+        return total, whole.hexdigest()
 
     # -- running -------------------------------------------------------------------------------
     def run(self) -> JobSummary:
         plan, work, summary = self.plan, self.work, self.summary
         record = plan.job_record(self.engine)
-        total = self._scan()  # bad records stop the job before it leaves any trace
+        total, self.input_digest = self._scan()  # bad records stop the job before it leaves any trace
         opened = self._open_work_dir(record)
         if isinstance(opened, JobSummary):
             return opened
@@ -630,7 +680,6 @@ class _Job:
             2 if self.engine.embedder.backend.max_concurrency > 1 else 1
         )
         pending: deque[_Pending] = deque()
-        pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="hfe-job")
         bar = tqdm(
             total=total, unit="text", desc="hfe embed", disable=self._progress_disabled(), smoothing=0.1
         )
@@ -658,14 +707,15 @@ class _Job:
                         summary.redone_chunks += 1
                     vectors.forget(chunk.number)
                     pending.append(
-                        self._start(chunk, digest, seen, pool, done=sum(c["rows"] for c in chunks))
+                        self._start(
+                            chunk, digest, seen, background=depth > 1, done=sum(c["rows"] for c in chunks)
+                        )
                     )
                 while len(pending) >= depth:
                     commit_oldest()
             while pending:
                 commit_oldest()
         except BaseException as exc:
-            pool.shutdown(wait=False, cancel_futures=True)
             if not isinstance(exc, BadRowError | ConfigurationError):
                 logger.warning(
                     "hfe embed: stopped (%s). %d chunks (%d rows) are done and kept in %s; run the same "
@@ -680,7 +730,6 @@ class _Job:
             bar.close()
             if seen is not None:
                 seen.close()
-        pool.shutdown(wait=True)
         self._assemble(chunks)
         self._finish(record, chunks, sum(int(c["embedded"]) for c in chunks if c.get("this_run")))
         return summary
@@ -691,7 +740,7 @@ class _Job:
         return not self.show_progress
 
     def _start(
-        self, chunk: _Chunk, digest: str, seen: _SeenTexts | None, pool: ThreadPoolExecutor, *, done: int
+        self, chunk: _Chunk, digest: str, seen: _SeenTexts | None, *, background: bool, done: int
     ) -> _Pending:
         """Decide which texts of ``chunk`` are new to the job and start embedding them."""
         plan = self.plan
@@ -711,7 +760,10 @@ class _Job:
             # Known before its vectors exist: the next chunk copies from this one, committed before it.
             seen.add(chunk.number, keys)
         texts = [rows[pos].text for pos in to_embed]
-        future = pool.submit(self.engine.embed_chunk, texts, input_type=plan.input_type) if texts else None
+        future = None
+        if texts:
+            call = partial(self.engine.embed_chunk, texts, input_type=plan.input_type)
+            future = _in_daemon_thread(call) if background else _now(call)
         return _Pending(chunk, digest, keys, earlier, first_here, to_embed, future, time.perf_counter())
 
     def _commit(self, item: _Pending, vectors: _ChunkVectors) -> dict[str, Any]:
@@ -799,7 +851,12 @@ class _Job:
         summary.seconds = time.perf_counter() - self.started
         summary.texts_per_second = embedded_now / summary.seconds if embedded_now else 0.0
         _write_durably(work.summary_file, orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2))
-        done = {**record, "complete": True, "output_sha256": _file_sha256(self.plan.output)}
+        done = {
+            **record,
+            "complete": True,
+            "input_digest": self.input_digest,
+            "output_sha256": _file_sha256(self.plan.output),
+        }
         _write_durably(work.job_file, orjson.dumps(done, option=orjson.OPT_INDENT_2))
         # The chunks are in the output now; the manifest, the job and the summary stay.
         shutil.rmtree(work.chunks_dir, ignore_errors=True)
@@ -951,21 +1008,18 @@ def embed_stream(
     def embed(batch: list[str]) -> npt.NDArray[np.float32]:
         return active.embed(batch, input_type=input_type, show_progress=False).embeddings
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfe-stream") if ahead else None
     try:
         pending: Future[npt.NDArray[np.float32]] | None = None
         for batch in chunks():
-            if pool is None:
+            if not ahead:
                 yield from embed(batch)
                 continue
-            following = pool.submit(embed, batch)
+            following = _in_daemon_thread(partial(embed, batch))
             if pending is not None:
                 yield from pending.result()
             pending = following
         if pending is not None:
             yield from pending.result()
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
         if owned:
             active.close()

@@ -410,12 +410,6 @@ def test_ctrl_c_exits_130_and_resumes(server: TEIServer, clean: Clean, tmp_path:
     assert summary["redone_chunks"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="since de024b0 a chunk is embedded in a ThreadPoolExecutor worker; on Ctrl-C the job only "
-    "cancels queued work, and the interpreter joins the running worker at exit, so with the server "
-    "down hfe embed prints 'interrupted' and then waits out the whole chunk's retry budget",
-)
 def test_ctrl_c_while_the_server_is_down_exits_promptly(
     server: TEIServer, clean: Clean, tmp_path: Path
 ) -> None:
@@ -578,11 +572,6 @@ def test_changed_input_redoes_the_changed_chunks(server: TEIServer, clean: Clean
     assert np.array_equal(got.vectors[outside], clean.output.vectors[outside])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a completed job is reported complete without checking its input: the same command after "
-    "the input changed keeps the stale output ('the output was already complete; nothing to do')",
-)
 def test_input_changed_after_the_job_completed(server: TEIServer, clean: Clean, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     records = [dict(r) for r in clean.records[: 2 * CHUNK]]
