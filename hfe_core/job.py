@@ -63,6 +63,8 @@ OutputFormat = Literal["parquet", "npy"]
 _LAYOUT = 1
 #: Bad records named in an error message or a printed summary.
 _NAMED = 10
+#: Keys looked up in one query of the seen-texts index.
+_LOOKUP = 256
 #: Earlier chunks kept memory-mapped to copy duplicate texts' vectors from.
 _OPEN_CHUNKS = 8
 
@@ -285,15 +287,18 @@ class _SeenTexts:
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE seen (key BLOB PRIMARY KEY, chunk INTEGER, pos INTEGER) WITHOUT ROWID")
+        marks = ",".join("?" * _LOOKUP)  # placeholders only; the keys are bound parameters
+        self._query = f"SELECT key, chunk, pos FROM seen WHERE key IN ({marks})"  # noqa: S608
 
     def find(self, keys: Sequence[bytes]) -> dict[bytes, tuple[int, int]]:
         found: dict[bytes, tuple[int, int]] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            marks = ",".join("?" * len(part))  # placeholders only; the keys are bound parameters
-            query = f"SELECT key, chunk, pos FROM seen WHERE key IN ({marks})"  # noqa: S608
-            for key, chunk, pos in self._db.execute(query, part):
+        for start in range(0, len(unique), _LOOKUP):
+            part = unique[start : start + _LOOKUP]
+            # Always _LOOKUP parameters (the last group padded with a repeat): one prepared statement
+            # for the whole job, where each new count would be a new one in SQLite's statement cache.
+            part += part[-1:] * (_LOOKUP - len(part))
+            for key, chunk, pos in self._db.execute(self._query, part):
                 found[key] = (chunk, pos)
         return found
 
@@ -929,7 +934,8 @@ def _write_parquet(
             *(pa.field(name, _column_type(pa, meta_types[name])) for name in plan.keep),
         ]
     )
-    writer = pa.parquet.ParquetWriter(path, schema)
+    # Dictionary encoding is wasted on float vectors, and its buffers cost ~30 MiB while writing.
+    writer = pa.parquet.ParquetWriter(path, schema, use_dictionary=["id", *plan.keep])
     try:
         for entry in chunks:
             if not entry["rows"]:
