@@ -162,6 +162,20 @@ class _Fields:
         self.id_field = id_field
         self.keep = list(keep)
 
+    def check_columns(self, path: Path, columns: list[str]) -> list[str]:
+        """The columns to read; a column that is not there fails every record, so it fails the job."""
+        wanted = list(
+            dict.fromkeys([self.text_field, *([self.id_field] if self.id_field else []), *self.keep])
+        )
+        missing = [name for name in wanted if name not in columns]
+        if missing:
+            raise ConfigurationError(
+                f"{path.name} has no column {', '.join(map(repr, missing))}; its columns are "
+                f"{', '.join(map(repr, columns)) or 'none'}. Pass --text-field/--id-field/--keep "
+                "(text_field=, id_field=, keep=) with one of them."
+            )
+        return wanted
+
     def row(self, record: Any, index: int, line: int | None) -> Row | BadRow:
         if isinstance(record, str):  # a JSON line that is just a string: the text itself
             if record == "":
@@ -239,15 +253,8 @@ def _read_csv(path: Path, fields: _Fields, *, delimiter: str) -> Iterator[Row | 
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # texts may be long
     with path.open("r", encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
-        header = reader.fieldnames or []
-        wanted = [fields.text_field, *([fields.id_field] if fields.id_field else []), *fields.keep]
-        missing = [name for name in wanted if name not in header]
-        if missing:
-            raise ConfigurationError(
-                f"{path.name} has no column {', '.join(map(repr, missing))}; its columns are "
-                f"{', '.join(map(repr, header)) or 'none'}. Pass --text-field/--id-field/--keep "
-                "(text_field=, id_field=, keep=) with one of them."
-            )
+        header = list(reader.fieldnames or [])
+        fields.check_columns(path, header)
         index = 0
         while True:
             line = reader.line_num + 1
@@ -265,15 +272,7 @@ def _read_csv(path: Path, fields: _Fields, *, delimiter: str) -> Iterator[Row | 
 def _read_parquet(path: Path, fields: _Fields) -> Iterator[Row | BadRow]:
     pa = require_pyarrow()
     parquet = pa.parquet.ParquetFile(path)
-    names = parquet.schema_arrow.names
-    wanted = [fields.text_field, *([fields.id_field] if fields.id_field else []), *fields.keep]
-    missing = [name for name in wanted if name not in names]
-    if missing:
-        raise ConfigurationError(
-            f"{path.name} has no column {', '.join(map(repr, missing))}; its columns are "
-            f"{', '.join(map(repr, names))}. Pass --text-field/--id-field/--keep with one of them."
-        )
-    columns = list(dict.fromkeys(wanted))
+    columns = fields.check_columns(path, list(parquet.schema_arrow.names))
     index = 0
     for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=columns):
         for record in batch.to_pylist():
