@@ -82,24 +82,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 from _corpus import passage  # bench/ is on sys.path when a bench runs
+from _server import MAX_CLIENT_BATCH, ROOT, ServerProcess
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-STATS_ROUTE = "/__stats"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 SIZES = (10_000, 100_000)
 HFE_ONLY_SIZES = (300_000,)  # hfe alone, one run: flat further out (the naive scripts would need ~6 GiB)
 MIN_WORDS, MAX_WORDS = 20, 80
 DUPLICATES = 0.05  # share of records whose text repeats an earlier record's
 DUPLICATE_POOL = 5_000  # the duplicated text is drawn from the last this-many distinct texts
-MAX_CLIENT_BATCH = 32  # TEI's default --max-client-batch-size
 SLOTS = 4
 HASH_DIM = 384
 CHUNK_SIZE = 1024  # hfe embed's default --chunk-size (records per chunk)
@@ -148,77 +145,6 @@ def write_corpus(path: Path, n: int, seed: int) -> Corpus:
             words += len(record["text"].split())
             handle.write(json.dumps(record).encode() + b"\n")
     return Corpus(path, n, len(seen), words / n, path.stat().st_size / 2**20)
-
-
-# -- the server (a separate process) ----------------------------------------------------------
-@dataclass
-class ServerProcess:
-    """``python -m tests.tei_server`` in a subprocess, with its stats route."""
-
-    hash_dim: int
-    slots: int
-    latency_ms: float
-    ms_per_token: float
-    process: subprocess.Popen[str] | None = None
-    url: str = ""
-
-    def start(self) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "tests.tei_server",
-            "--port",
-            "0",
-            "--version",
-            "1.9.3",
-            "--vectors",
-            "hash",
-            "--hash-dim",
-            str(self.hash_dim),
-            "--slots",
-            str(self.slots),
-            "--latency-ms",
-            str(self.latency_ms),
-            "--ms-per-token",
-            str(self.ms_per_token),
-            "--max-client-batch-size",
-            str(MAX_CLIENT_BATCH),
-            "--max-batch-tokens",
-            "16384",
-            "--max-concurrent-requests",
-            "512",
-            "--payload-limit",
-            "2000000",
-            "--stats-route",
-            STATS_ROUTE,
-        ]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"the TEI test server did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def reset_stats(self) -> None:
-        httpx.delete(self.url + STATS_ROUTE, timeout=10).raise_for_status()
-
-    def requests(self) -> dict[str, dict[str, int]]:
-        response = httpx.get(self.url + STATS_ROUTE, timeout=10)
-        response.raise_for_status()
-        return {r: s for r, s in response.json()["requests"].items() if r != STATS_ROUTE}
 
 
 # -- the naive scripts (each runs as ``batch.py _worker KEY ...`` in its own process) ----------
@@ -775,7 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpora = {n: write_corpus(workdir / f"corpus-{n}.jsonl", n, args.seed) for n in sizes + hfe_only}
         for n in sizes + hfe_only:
             print(f"corpus: {corpora[n].summary()}", flush=True)
-        server = ServerProcess(args.hash_dim, args.slots, args.latency_ms, args.ms_per_token)
+        server = ServerProcess(args.slots, args.latency_ms, args.ms_per_token, hash_dim=args.hash_dim)
         server.start()
         print(f"server: {server.url} (pid {server.process.pid if server.process else '?'})", flush=True)
         runs: dict[tuple[str, int], list[Run]] = {(k, n): [] for k in keys for n in sizes}

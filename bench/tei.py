@@ -77,7 +77,6 @@ import pstats
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -91,18 +90,16 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 from _corpus import passage, sentence  # bench/ is on sys.path when a bench runs
+from _server import MAX_CLIENT_BATCH, ROOT, STATS_ROUTE, ServerProcess
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-STATS_ROUTE = "/__stats"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 AGREEMENT = 0.9999
 WARMUP_TEXTS = 256
 SUBSET = 256  # texts for the one-text-per-call contender
-MAX_CLIENT_BATCH = 32  # TEI's default --max-client-batch-size
 SLOTS = 4
 FAST_SECONDS = 10.0  # contenders faster than this per call get --fast-repeats timed calls
 LATENCY_MS = 5.0
@@ -135,91 +132,6 @@ def corpus_summary(texts: list[str]) -> str:
         f"{sum(w >= 300 for w in words)} long texts of 300-700 words, over the 256-token limit); "
         f"mean {statistics.fmean(words):.1f} words, {sum(len(t) for t in texts) / 1e6:.2f} M characters"
     )
-
-
-# -- the server (a separate process) ----------------------------------------------------------
-@dataclass
-class ServerProcess:
-    """``python -m tests.tei_server`` in a subprocess, with its stats route and CPU time."""
-
-    slots: int
-    latency_ms: float
-    ms_per_token: float
-    max_batch_requests: int | None
-    process: subprocess.Popen[str] | None = None
-    url: str = ""
-
-    def start(self) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "tests.tei_server",
-            "--port",
-            "0",
-            "--version",
-            "1.9.3",
-            "--vectors",
-            "hash",
-            "--slots",
-            str(self.slots),
-            "--latency-ms",
-            str(self.latency_ms),
-            "--ms-per-token",
-            str(self.ms_per_token),
-            "--max-client-batch-size",
-            str(MAX_CLIENT_BATCH),
-            "--max-batch-tokens",
-            "16384",
-            "--max-concurrent-requests",
-            "512",
-            "--payload-limit",
-            "2000000",
-            "--stats-route",
-            STATS_ROUTE,
-        ]
-        if self.max_batch_requests is not None:
-            command += ["--max-batch-requests", str(self.max_batch_requests)]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"the TEI test server did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process (Linux ``/proc``; NaN elsewhere)."""
-        assert self.process is not None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def reset_stats(self) -> None:
-        httpx.delete(self.url + STATS_ROUTE, timeout=10).raise_for_status()
-
-    def stats(self) -> dict[str, Any]:
-        response = httpx.get(self.url + STATS_ROUTE, timeout=10)
-        response.raise_for_status()
-        data: dict[str, Any] = response.json()
-        return data
-
-    def info(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(self.url + "/info", timeout=10).json()
-        return data
 
 
 # -- contenders (each built inside its own worker process) ------------------------------------
@@ -992,7 +904,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         keys = {part.strip() for part in args.only.split(",") if part.strip()}
         chosen = [i for i, c in enumerate(CONTENDERS) if c.key == "ref" or c.key in keys]
 
-    server = ServerProcess(args.slots, args.latency_ms, args.ms_per_token, args.max_batch_requests or None)
+    server = ServerProcess(
+        args.slots, args.latency_ms, args.ms_per_token, max_batch_requests=args.max_batch_requests or None
+    )
     server.start()
     print(f"server: {server.url} (pid {server.process.pid if server.process else '?'})", flush=True)
     profile_text = ""

@@ -1,0 +1,99 @@
+"""The TEI test server in its own process, for benchmarks: ``python -m tests.tei_server`` with hashed vectors.
+
+Its memory and CPU are never counted as a client's. TEI 1.9.3 semantics and default limits (32 inputs
+per request, 16384 batch tokens, 512 permits, 2 MB payloads), a stats route, and the service time a
+benchmark asks for.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+STATS_ROUTE = "/__stats"
+MAX_CLIENT_BATCH = 32  # TEI's default --max-client-batch-size
+
+
+@dataclass
+class ServerProcess:
+    """``python -m tests.tei_server`` in a subprocess, with its stats route and CPU time."""
+
+    slots: int
+    latency_ms: float
+    ms_per_token: float
+    hash_dim: int = 384
+    max_batch_requests: int | None = None
+    process: subprocess.Popen[str] | None = None
+    url: str = ""
+
+    def start(self) -> None:
+        """Start the server and wait until it listens."""
+        limits = {
+            "--max-client-batch-size": MAX_CLIENT_BATCH,
+            "--max-batch-tokens": 16384,
+            "--max-concurrent-requests": 512,
+            "--payload-limit": 2_000_000,
+        }
+        if self.max_batch_requests is not None:
+            limits["--max-batch-requests"] = self.max_batch_requests
+        command = [sys.executable, "-m", "tests.tei_server", "--port", "0", "--version", "1.9.3"]
+        command += ["--vectors", "hash", "--hash-dim", str(self.hash_dim), "--slots", str(self.slots)]
+        command += ["--latency-ms", str(self.latency_ms), "--ms-per-token", str(self.ms_per_token)]
+        command += [str(item) for pair in limits.items() for item in pair]
+        command += ["--stats-route", STATS_ROUTE]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"the TEI test server did not start: {line!r}")
+        self.url = line.removeprefix("listening on ")
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill after 10 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (Linux ``/proc``; NaN elsewhere)."""
+        assert self.process is not None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def reset_stats(self) -> None:
+        """Zero the server's counters."""
+        httpx.delete(self.url + STATS_ROUTE, timeout=10).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        """The server's counters."""
+        response = httpx.get(self.url + STATS_ROUTE, timeout=10)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def requests(self) -> dict[str, dict[str, int]]:
+        """Requests per route (the stats route left out)."""
+        return {r: s for r, s in self.stats()["requests"].items() if r != STATS_ROUTE}
+
+    def info(self) -> dict[str, Any]:
+        """The server's ``/info``."""
+        data: dict[str, Any] = httpx.get(self.url + "/info", timeout=10).json()
+        return data
