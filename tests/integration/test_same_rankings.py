@@ -84,8 +84,6 @@ def test_llamaindex_ranks_like_hfe(model_path: str, expected: list[list[str]]) -
 
 
 def test_mem0_ranks_like_hfe(model_path: str, expected: list[list[str]], tmp_path: Path) -> None:
-    pytest.importorskip("mem0")
-    pytest.importorskip("qdrant_client")
     from mem0 import Memory
 
     from hfe_core.integrations import mem0 as hfe_mem0
