@@ -4,7 +4,8 @@ Each notebook runs top to bottom in a Jupyter kernel started from this interpret
 (``sys.executable -m ipykernel_launcher``), so a fresh clone's virtual environment works without a
 kernelspec installed. The kernel's working directory is the repository root (so that
 ``from tests.tei_server.harness import TEIServer`` imports), with the packaged offline model
-(``HF_HUB_OFFLINE=1``) and matplotlib's non-interactive backend.
+(``HF_HUB_OFFLINE=1``) and matplotlib's headless inline backend (no display needed; figures
+are rendered into the outputs, so a plot that fails to draw fails the test).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _kernel_env() -> dict[str, str]:
     env.update(
         {
             "HF_HUB_OFFLINE": "1",
-            "MPLBACKEND": "Agg",
+            # Headless, like Agg, but figures are rendered to PNG outputs, so plotting errors surface.
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "TOKENIZERS_PARALLELISM": "false",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         }
