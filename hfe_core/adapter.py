@@ -47,6 +47,18 @@ class AdapterBase(EmbedderSettings):
 
         Returns:
             The adapter.
+
+        Raises:
+            ConfigurationError: the configuration is malformed or has unknown keys.
+
+        Example:
+            >>> from langchain_hfe import HFEmbeddings
+            >>> config = {"provider": "huggingface",
+            ...           "config": {"model": "sentence-transformers/all-MiniLM-L6-v2",
+            ...                      "embedding_dims": 384}}
+            >>> embeddings = HFEmbeddings.from_config(config, batch_size=64)
+            >>> embeddings.batch_size
+            64
         """
         return cls(**settings_from_config(config, **overrides))
 

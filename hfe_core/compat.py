@@ -168,6 +168,12 @@ def settings_from_config(config: Mapping[str, Any] | str | Path, **overrides: An
 
     Raises:
         ConfigurationError: the configuration is malformed or has unknown keys.
+
+    Example:
+        >>> settings = settings_from_config({"provider": "huggingface",
+        ...                                  "config": {"huggingface_base_url": "http://localhost:8080/v1"}})
+        >>> settings["mode"], settings["url"]
+        ('tei', 'http://localhost:8080/v1')
     """
     provider, inner = _embedder_section(_load(config))
     if provider == "hfe":

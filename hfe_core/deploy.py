@@ -433,6 +433,11 @@ class EndpointStatus:
         scale_to_zero_timeout: idle minutes before scaling to zero.
         image: the container image.
         message: the service's status message.
+
+    Example:
+        >>> status = endpoint_status("hfe-all-minilm-l6-v2")  # doctest: +SKIP
+        >>> status.status, status.url  # doctest: +SKIP
+        ('running', 'https://xyz.us-east-1.aws.endpoints.huggingface.cloud')
     """
 
     name: str
@@ -512,6 +517,12 @@ class HardwareOption:
         price_per_hour: USD per replica and hour.
         status: ``available``, ``low_availability``, ``not_available``, ``reserved``, ``deprecated``.
         tei_image: :func:`tei_image` for it, or ``None`` when TEI has no image for it.
+
+    Example:
+        >>> gpus = list_hardware(accelerator="gpu", available_only=True)  # doctest: +SKIP
+        >>> cheapest = min(gpus, key=lambda option: option.price_per_hour)  # doctest: +SKIP
+        >>> cheapest.instance_type, cheapest.instance_size  # doctest: +SKIP
+        ('nvidia-t4', 'x1')
     """
 
     id: str
@@ -709,6 +720,11 @@ def create_endpoint(
         AuthenticationError: no token, or the token may not create endpoints there.
         EndpointFailedError: the deployment failed.
         EndpointNotReadyError: still not running after ``timeout`` (the deployment goes on).
+
+    Example:
+        >>> status = create_endpoint("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> status.status  # doctest: +SKIP
+        'running'
     """
     _check_wait(timeout, poll_every)
     return _create(
@@ -902,6 +918,10 @@ def endpoint_status(
     Raises:
         NotFoundError: no such endpoint.
         AuthenticationError: no token, or the token may not read it.
+
+    Example:
+        >>> endpoint_status("hfe-all-minilm-l6-v2").status  # doctest: +SKIP
+        'scaledToZero'
     """
     _check_endpoint_name(name)
     hub_token = _hub_token(token)
@@ -924,6 +944,10 @@ def pause_endpoint(
 
     Returns:
         The endpoint's status (``paused``).
+
+    Example:
+        >>> pause_endpoint("hfe-all-minilm-l6-v2").status  # doctest: +SKIP
+        'paused'
     """
     _check_endpoint_name(name)
     hub_token = _hub_token(token)
@@ -960,6 +984,10 @@ def resume_endpoint(
     Raises:
         EndpointFailedError: it failed to start.
         EndpointNotReadyError: still not running after ``timeout``.
+
+    Example:
+        >>> resume_endpoint("hfe-all-minilm-l6-v2").status  # doctest: +SKIP
+        'running'
     """
     _check_endpoint_name(name)
     _check_wait(timeout, poll_every)
@@ -990,6 +1018,10 @@ def scale_endpoint_to_zero(
 
     Returns:
         The endpoint's status (``scaledToZero``).
+
+    Example:
+        >>> scale_endpoint_to_zero("hfe-all-minilm-l6-v2").status  # doctest: +SKIP
+        'scaledToZero'
     """
     _check_endpoint_name(name)
     hub_token = _hub_token(token)
@@ -1013,6 +1045,9 @@ def delete_endpoint(name: str, *, namespace: str | None = None, token: SecretStr
 
     Raises:
         NotFoundError: no such endpoint.
+
+    Example:
+        >>> delete_endpoint("hfe-all-minilm-l6-v2")  # doctest: +SKIP
     """
     _check_endpoint_name(name)
     hub_token = _hub_token(token)
@@ -1052,6 +1087,10 @@ def list_hardware(
 
     Returns:
         The options, in the catalogue's order.
+
+    Example:
+        >>> for option in list_hardware(vendor="aws", available_only=True):  # doctest: +SKIP
+        ...     print(option.id, option.price_per_hour)
     """
     hub_token = _hub_token(token)
     import huggingface_hub

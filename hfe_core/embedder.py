@@ -59,6 +59,13 @@ class EmbeddingStats:
 
     The server counters are the backend's during the call: when one embedder serves
     several calls at once, each call's counters include the others'.
+
+    Example:
+        >>> embedder = Embedder()
+        >>> embedder.embed(["Paris is in France."]).stats.truncated  # doctest: +SKIP
+        0
+        >>> embedder.last_stats.seconds  # doctest: +SKIP
+        0.012
     """
 
     input_type: InputType
@@ -76,7 +83,14 @@ class EmbeddingStats:
 
 @dataclass
 class EmbeddingResult:
-    """Embeddings of one call, as a ``(n, dimension)`` float32 array, with statistics."""
+    """Embeddings of one call, as a ``(n, dimension)`` float32 array, with statistics.
+
+    Example:
+        >>> result = Embedder().embed(["Paris is in France."])  # doctest: +SKIP
+        >>> result.embeddings.shape, result.stats.inputs  # doctest: +SKIP
+        ((1, 384), 1)
+        >>> vectors = result.tolist()  # doctest: +SKIP
+    """
 
     embeddings: npt.NDArray[np.float32]
     stats: EmbeddingStats
@@ -423,6 +437,12 @@ class Embedder:
             InputTypeError: ``texts`` is not a list of strings.
             InputTooLongError: ``truncation="error"`` and inputs are too long.
             EmbeddingError: some batches failed; the others' embeddings are attached.
+
+        Example:
+            >>> embedder = Embedder()
+            >>> result = embedder.embed(["Paris is in France.", "Tea is green."])  # doctest: +SKIP
+            >>> result.embeddings.shape  # doctest: +SKIP
+            (2, 384)
         """
         with _nothing_computed(texts):
             job = self._prepare(texts, input_type, truncation, batch_size, show_progress)
@@ -437,7 +457,15 @@ class Embedder:
         batch_size: int | None = None,
         show_progress: bool | None = None,
     ) -> EmbeddingResult:
-        """Async twin of :meth:`embed`; never blocks the event loop (local models run in a thread)."""
+        """Async twin of :meth:`embed`; never blocks the event loop (local models run in a thread).
+
+        Takes the same arguments and raises the same errors as :meth:`embed`.
+
+        Example:
+            >>> result = await Embedder().aembed(["Paris is in France."])  # doctest: +SKIP
+            >>> result.embeddings.shape  # doctest: +SKIP
+            (1, 384)
+        """
         with _nothing_computed(texts):
             job = await asyncio.to_thread(
                 self._prepare, texts, input_type, truncation, batch_size, show_progress
@@ -445,11 +473,22 @@ class Embedder:
         return self._finish(job, await self._run_async(job) if job.items else ([], {}))
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed documents (document prompt) and return lists of floats."""
+        """Embed documents (document prompt) and return lists of floats.
+
+        Example:
+            >>> vectors = Embedder().embed_documents(["Paris is in France."])  # doctest: +SKIP
+            >>> len(vectors), len(vectors[0])  # doctest: +SKIP
+            (1, 384)
+        """
         return self.embed(texts, input_type="document").tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one query (query prompt) and return a list of floats."""
+        """Embed one query (query prompt) and return a list of floats.
+
+        Example:
+            >>> len(Embedder().embed_query("Where is Paris?"))  # doctest: +SKIP
+            384
+        """
         return self.embed([validate_text(text)], input_type="query").tolist()[0]
 
     async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
@@ -469,6 +508,14 @@ class Embedder:
 
         Returns:
             The embedding.
+
+        Raises:
+            ConfigurationError: ``memory_action`` is not ``"add"``, ``"update"``, ``"search"`` or ``None``.
+
+        Example:
+            >>> embedder = Embedder()
+            >>> vector = embedder.embed_memory("I like green tea", memory_action="add")  # doctest: +SKIP
+            >>> query = embedder.embed_memory("What do I drink?", memory_action="search")  # doctest: +SKIP
         """
         if memory_action not in (None, "add", "update", "search"):
             raise ConfigurationError(f"memory_action={memory_action!r}: use 'add', 'update' or 'search'.")

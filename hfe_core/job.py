@@ -70,7 +70,12 @@ _OPEN_CHUNKS = 8
 
 
 def work_dir_for(output: str | Path) -> Path:
-    """The work folder of the job writing ``output``: ``OUTPUT.hfe-job`` next to it."""
+    """The work folder of the job writing ``output``: ``OUTPUT.hfe-job`` next to it.
+
+    Example:
+        >>> work_dir_for("out/vectors.parquet").as_posix()
+        'out/vectors.parquet.hfe-job'
+    """
     output = Path(output)
     return output.with_name(output.name + ".hfe-job")
 
@@ -146,6 +151,11 @@ class JobSummary:
         seconds: wall time of this run.
         texts_per_second: distinct texts embedded by this run per second of it.
         already_complete: the output was complete and unchanged; nothing was done.
+
+    Example:
+        >>> summary = embed_file("corpus.jsonl", "vectors.parquet")  # doctest: +SKIP
+        >>> summary.rows, summary.dimension, summary.resumed_chunks  # doctest: +SKIP
+        (100000, 384, 0)
     """
 
     input: str
@@ -545,6 +555,13 @@ def embed_file(
             ``overwrite``, or an unfinished job started with other settings.
         EmbeddingError: the model or server failed (after the retry budget); every chunk done is
             kept, and the same call resumes.
+
+    Example:
+        >>> from hfe_core import Embedder, embed_file
+        >>> summary = embed_file("corpus.jsonl", "vectors.parquet",  # doctest: +SKIP
+        ...                      embedder=Embedder(batch_size=64), id_field="id")
+        >>> summary.rows  # doctest: +SKIP
+        100000
     """
     started = time.perf_counter()
     if engine is not None and (embedder is not None or settings):
@@ -982,6 +999,12 @@ def embed_stream(
         InputTypeError: an item is not a string; names its position in the stream.
         EmbeddingError: a chunk failed; every vector before it was already yielded, and the error's
             ``failed_indices`` count from the first text of that chunk.
+
+    Example:
+        >>> from hfe_core import embed_stream
+        >>> lines = (line.strip() for line in open("corpus.txt"))  # doctest: +SKIP
+        >>> for vector in embed_stream(lines, batch_size=64):  # doctest: +SKIP
+        ...     index.add(vector)
     """
     if isinstance(texts, str | bytes):
         raise InputTypeError(

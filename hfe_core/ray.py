@@ -179,6 +179,18 @@ class HFEmbedActor:
 
     Raises:
         ConfigurationError: the settings mapping carries a token, or ``workers`` is not positive.
+
+    Example:
+        >>> import ray  # doctest: +SKIP
+        >>> ds = ray.data.from_items([{"text": "Paris is in France."}])  # doctest: +SKIP
+        >>> ds = ds.map_batches(  # doctest: +SKIP
+        ...     HFEmbedActor,
+        ...     fn_constructor_kwargs=HFEmbedActor.constructor_kwargs({"batch_size": 64}, workers=2),
+        ...     compute=ray.data.ActorPoolStrategy(size=2),
+        ...     batch_format="numpy",
+        ... )
+        >>> ds.take(1)[0]["embedding"].shape  # doctest: +SKIP
+        (384,)
     """
 
     def __init__(
@@ -395,6 +407,12 @@ def embed_dataset(
     Raises:
         BackendUnavailableError: Ray is not installed.
         ConfigurationError: invalid settings or worker counts.
+
+    Example:
+        >>> import ray  # doctest: +SKIP
+        >>> ds = ray.data.read_json("corpus.jsonl")  # doctest: +SKIP
+        >>> ds = embed_dataset(ds, workers=4, model="BAAI/bge-small-en-v1.5")  # doctest: +SKIP
+        >>> ds.write_parquet("out/")  # doctest: +SKIP
     """
     ray, _ = _ensure_ray()
     resolved = _resolve(settings, kwargs)

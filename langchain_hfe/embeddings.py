@@ -30,17 +30,42 @@ class HFEmbeddings(AdapterBase, Embeddings):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed documents with the document prompt."""
+        """Embed documents with the document prompt.
+
+        Args:
+            texts: the documents; a bare ``str`` is a ``TypeError``.
+
+        Returns:
+            One vector (a list of floats) per document, in order.
+
+        Example:
+            >>> vectors = HFEmbeddings().embed_documents(["Paris is in France."])  # doctest: +SKIP
+            >>> len(vectors[0])  # doctest: +SKIP
+            384
+        """
         return self._embedder.embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed a query with the query prompt."""
+        """Embed a query with the query prompt.
+
+        Example:
+            >>> len(HFEmbeddings().embed_query("Where is Paris?"))  # doctest: +SKIP
+            384
+        """
         return self._embedder.embed_query(text)
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed documents without blocking the event loop."""
+        """Embed documents without blocking the event loop.
+
+        Example:
+            >>> vectors = await HFEmbeddings().aembed_documents(["Paris is in France."])  # doctest: +SKIP
+        """
         return await self._embedder.aembed_documents(texts)
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Embed a query without blocking the event loop."""
+        """Embed a query without blocking the event loop.
+
+        Example:
+            >>> vector = await HFEmbeddings().aembed_query("Where is Paris?")  # doctest: +SKIP
+        """
         return await self._embedder.aembed_query(text)

@@ -56,7 +56,13 @@ class HFEmbedding(BaseEmbedding, AdapterBase):
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
-        """Embed a list of texts; a bare ``str`` is a ``TypeError``, not one vector per character."""
+        """Embed a list of texts; a bare ``str`` is a ``TypeError``, not one vector per character.
+
+        Example:
+            >>> vectors = HFEmbedding().get_text_embedding_batch(["Paris is in France."])  # doctest: +SKIP
+            >>> len(vectors[0])  # doctest: +SKIP
+            384
+        """
         return super().get_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
 
     async def aget_text_embedding_batch(

@@ -195,5 +195,11 @@ def is_enabled() -> bool:
 
     Raises:
         BackendUnavailableError: mem0 is not installed.
+
+    Example:
+        >>> from hfe_core.integrations import mem0 as hfe_mem0
+        >>> hfe_mem0.enable()  # doctest: +SKIP
+        >>> hfe_mem0.is_enabled()  # doctest: +SKIP
+        True
     """
     return bool(_factory().provider_to_class.get("huggingface") == CLASS_PATH)
