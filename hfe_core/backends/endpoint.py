@@ -302,10 +302,22 @@ class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
 
     def _hub_call(self, what: str, call: Callable[[], Any]) -> Any:
         """Call huggingface_hub's Inference Endpoints API, mapping its errors to hfe's."""
-        from huggingface_hub.errors import HfHubHTTPError
+        from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
         try:
             return call()
+        except LocalTokenNotFoundError:
+            # huggingface_hub asks /whoami for the namespace, and needs a token for that.
+            name = self._endpoint_name or self._label
+            raise AuthenticationError(
+                f"No Hugging Face token to {what} the Inference Endpoint {name}. {_LOGIN_HINT}"
+            ) from None
+        except OfflineModeIsEnabled:
+            name = self._endpoint_name or self._label
+            raise ConfigurationError(
+                f"Cannot {what} the Inference Endpoint {name}: HF_HUB_OFFLINE "
+                "is set. Unset it (before importing huggingface_hub); Inference Endpoints need the network."
+            ) from None
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             name = f"{self._namespace + '/' if self._namespace else ''}{self._endpoint_name or self._label}"
