@@ -20,7 +20,9 @@ Parquet or ``.npy`` file, and never loses work:
 
 Example:
     >>> from hfe_core import embed_file
-    >>> summary = embed_file("corpus.jsonl", "vectors.parquet", text_field="body", id_field="doc_id")
+    >>> summary = embed_file(  # doctest: +SKIP
+    ...     "corpus.jsonl", "vectors.parquet", text_field="body", id_field="doc_id"
+    ... )
     >>> print(summary.format())  # doctest: +SKIP
 """
 

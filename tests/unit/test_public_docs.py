@@ -128,3 +128,15 @@ def test_help_starts_with_the_summary_and_an_example(class_name: str) -> None:
     before_methods = text[:methods_at]
     assert "__pydantic" not in before_methods
     assert "_abc_impl" not in before_methods
+
+
+@pytest.mark.parametrize(
+    "module_name", ["hfe_core.adapter", "hfe_core.compat", "hfe_core.deploy", "hfe_core.job"]
+)
+def test_examples_that_need_no_model_or_server_run(module_name: str) -> None:
+    """The examples not marked ``# doctest: +SKIP`` in these modules run as written."""
+    import doctest
+
+    module = importlib.import_module(module_name)
+    results = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert results.attempted > 0 and results.failed == 0
