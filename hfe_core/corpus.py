@@ -24,7 +24,6 @@ __all__ = [
     "BadRow",
     "InputFormat",
     "Row",
-    "count_records",
     "detect_format",
     "read_records",
     "require_pyarrow",
@@ -48,6 +47,10 @@ _SUFFIXES: dict[str, InputFormat] = {
 _PARQUET_BATCH = 1024
 
 
+def _where(index: int, line: int | None) -> str:
+    return f"line {line}" if line is not None else f"row {index + 1}"
+
+
 @dataclass
 class Row:
     """One record that can be embedded.
@@ -69,7 +72,7 @@ class Row:
     @property
     def where(self) -> str:
         """``"line 17"`` or, for Parquet, ``"row 17"`` (both counted from 1)."""
-        return f"line {self.line}" if self.line is not None else f"row {self.index + 1}"
+        return _where(self.index, self.line)
 
 
 @dataclass
@@ -89,7 +92,7 @@ class BadRow:
     @property
     def where(self) -> str:
         """``"line 17"`` or, for Parquet, ``"row 17"`` (both counted from 1, as editors and viewers do)."""
-        return f"line {self.line}" if self.line is not None else f"row {self.index + 1}"
+        return _where(self.index, self.line)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for the manifest and the summary)."""
@@ -295,25 +298,3 @@ def _read_text(path: Path, keep: Sequence[str]) -> Iterator[Row | BadRow]:
                 yield BadRow(index, line, "the line is empty")
             else:
                 yield Row(index, line, index, text, dict(meta))
-
-
-def count_records(path: str | Path, fmt: InputFormat) -> int | None:
-    """How many records ``path`` has (for the progress bar's ETA), by a fast pass over the file."""
-    path = Path(path)
-    if fmt == "parquet":
-        pa = require_pyarrow()
-        return int(pa.parquet.ParquetFile(path).metadata.num_rows)
-    if fmt == "jsonl":
-        with path.open("rb") as handle:
-            return sum(1 for raw in handle if raw.strip())
-    if fmt == "text":
-        count, last = 0, b"\n"
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                count += block.count(b"\n")
-                last = block[-1:]
-        return count + (0 if last == b"\n" else 1)
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")
-        return max(0, sum(1 for _ in reader) - 1)

@@ -35,7 +35,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -69,6 +69,15 @@ _NAMED = 10
 _LOOKUP = 256
 #: Earlier chunks kept memory-mapped to copy duplicate texts' vectors from.
 _OPEN_CHUNKS = 8
+
+
+def _reads_ahead(embedder: Embedder) -> bool:
+    """Whether to embed the next chunk while one is consumed.
+
+    Yes for a backend sending requests concurrently (a server), which would otherwise idle at every
+    chunk's tail; not for a local model.
+    """
+    return embedder.backend.max_concurrency > 1
 
 
 def work_dir_for(output: str | Path) -> Path:
@@ -701,18 +710,24 @@ class _Job:
         # next chunk is already being embedded while one is committed, so the server never idles between
         # chunks. Memory: ``depth`` chunks at most.
         depth = int(getattr(self.engine, "pipeline_depth", 0) or 0) or (
-            2 if self.engine.embedder.backend.max_concurrency > 1 else 1
+            2 if _reads_ahead(self.engine.embedder) else 1
         )
         pending: deque[_Pending] = deque()
         bar = tqdm(
             total=total, unit="text", desc="hfe embed", disable=self._progress_disabled(), smoothing=0.1
         )
 
+        totals: Counter[str] = Counter()  # rows and duplicates committed; texts embedded by this run
+
         def commit_oldest() -> None:
-            entry = self._commit(pending.popleft(), vectors)
+            item = pending.popleft()
+            entry = self._commit(item, vectors)
             chunks.append(entry)
+            totals.update(rows=int(entry["rows"]), duplicates=int(entry["duplicates"]))
+            if item.entry is None:
+                totals["embedded_now"] += int(entry["embedded"])
             bar.update(int(entry["records"]))
-            bar.set_postfix(duplicates=sum(c["duplicates"] for c in chunks), refresh=False)
+            bar.set_postfix(duplicates=totals["duplicates"], refresh=False)
 
         try:
             records = read_records(
@@ -731,9 +746,7 @@ class _Job:
                         summary.redone_chunks += 1
                     vectors.forget(chunk.number)
                     pending.append(
-                        self._start(
-                            chunk, digest, seen, background=depth > 1, done=sum(c["rows"] for c in chunks)
-                        )
+                        self._start(chunk, digest, seen, background=depth > 1, done=totals["rows"])
                     )
                 while len(pending) >= depth:
                     commit_oldest()
@@ -746,7 +759,7 @@ class _Job:
                     "command again to resume.",
                     type(exc).__name__,
                     len(chunks),
-                    sum(c["rows"] for c in chunks),
+                    totals["rows"],
                     work.root,
                 )
             raise
@@ -755,7 +768,7 @@ class _Job:
             if seen is not None:
                 seen.close()
         self._assemble(chunks)
-        self._finish(record, chunks, sum(int(c["embedded"]) for c in chunks if c.get("this_run")))
+        self._finish(record, chunks, totals["embedded_now"])
         return summary
 
     def _progress_disabled(self) -> bool | None:
@@ -840,7 +853,7 @@ class _Job:
             "seconds": round(time.perf_counter() - item.started, 4),
         }
         work.append_log(entry)
-        return {**entry, "this_run": True}
+        return entry
 
     # -- finishing -------------------------------------------------------------------------------
     def _assemble(self, chunks: list[dict[str, Any]]) -> None:
@@ -1018,7 +1031,7 @@ def embed_stream(
         raise ConfigurationError("Pass either an embedder or settings, not both.")
     owned = embedder is None
     active = embedder or Embedder(**settings)
-    ahead = active.backend.max_concurrency > 1  # a server: embed the next chunk while this one is consumed
+    ahead = _reads_ahead(active)
 
     def chunks() -> Iterator[list[str]]:
         current: list[str] = []

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hfe_core.corpus import BadRow, Row, count_records, detect_format, read_records
+from hfe_core.corpus import BadRow, Row, detect_format, read_records
 from hfe_core.errors import ConfigurationError
 
 
@@ -70,7 +70,7 @@ def test_jsonl_rows_ids_meta_and_every_kind_of_bad_record(tmp_path: Path) -> Non
     assert "no id field 'id'" in bad[7]
     assert bad[8] == "the record is a list, not an object with a text field"
     assert bad[10] == "the id field 'id' is missing or empty"
-    assert count_records(path, "jsonl") == 9
+    assert len(records) == 9
 
 
 def test_jsonl_without_id_field_uses_positions_and_accepts_bare_strings(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_csv_line_numbers_count_multiline_cells(tmp_path: Path) -> None:
         "4",
         {"lang": "it"},
     )
-    assert count_records(path, "csv") == 4
+    assert len(records) == 4
 
 
 def test_csv_without_the_column_is_a_configuration_error_naming_the_columns(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_parquet_rows_and_nulls(tmp_path: Path) -> None:
     assert isinstance(records[0], Row) and records[0].meta == {"score": 1.5} and records[0].line is None
     assert isinstance(records[1], BadRow) and records[1].where == "row 2" and "null" in records[1].reason
     assert isinstance(records[3], BadRow) and records[3].where == "row 4"
-    assert count_records(path, "parquet") == 4
+    assert len(records) == 4
     with pytest.raises(ConfigurationError, match="no column 'text'"):
         _read(path)
 
@@ -135,4 +135,4 @@ def test_text_lines(tmp_path: Path) -> None:
     bad = [r for r in records if isinstance(r, BadRow)]
     assert [b.where for b in bad] == ["line 2", "line 4"]
     assert bad[0].reason == "the line is empty" and "UTF-8" in bad[1].reason
-    assert count_records(path, "text") == 5
+    assert len(records) == 5
