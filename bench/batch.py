@@ -85,6 +85,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from _corpus import passage  # bench/ is on sys.path when a bench runs
+from _report import hfe_revision, publish
 from _server import MAX_CLIENT_BATCH, ROOT, ServerProcess
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -637,27 +638,6 @@ def _memory_gib() -> float:
         return float("nan")
 
 
-def hfe_revision() -> str:
-    """The commit of the checkout, and whether hfe_core has uncommitted changes."""
-    try:
-        commit = subprocess.run(  # noqa: S603
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(  # noqa: S603
-            ["git", "status", "--porcelain", "--", "hfe_core"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"commit {commit}" + (" with uncommitted changes in hfe_core" if dirty else "")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_worker"]:
@@ -727,11 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = render(
         runs, corpora, keys, args, agreement, refusal, revision, time.perf_counter() - began, loads, extra
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
-    print()
-    print(table)
-    print(f"written to {args.out}")
+    publish(args.out, table)
     return 0
 
 

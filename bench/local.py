@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from _corpus import passage, sentence  # bench/ is on sys.path when a bench runs
+from _report import publish
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -530,11 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(agreement))
 
     table = render(results, corpus, args.repeats, machine, loads, agreement)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
-    print()
-    print(table)
-    print(f"written to {args.out}")
+    publish(args.out, table)
     return 0
 
 

@@ -76,7 +76,6 @@ import platform
 import pstats
 import random
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -90,6 +89,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 from _corpus import passage, sentence  # bench/ is on sys.path when a bench runs
+from _report import hfe_revision, publish
 from _server import MAX_CLIENT_BATCH, ROOT, STATS_ROUTE, ServerProcess
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -736,27 +736,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def hfe_revision() -> str:
-    """The commit of the checkout, and whether hfe_core has uncommitted changes."""
-    try:
-        commit = subprocess.run(  # noqa: S603
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(  # noqa: S603
-            ["git", "status", "--porcelain", "--", "hfe_core"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"commit {commit}" + (" with uncommitted changes in hfe_core" if dirty else "")
-
-
 def httpx_client_cpu_ms(rounds: int = 20) -> float:
     """CPU milliseconds to build and close one ``httpx.Client()`` with its defaults."""
     tick = time.process_time()
@@ -944,15 +923,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = render(
         results, reference, floor, args, texts, agreement, verdict, loads, phases, client_ms, revision
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
     if profile_text:
         profile_path = args.out.with_name("tei_profile.txt")
+        profile_path.parent.mkdir(parents=True, exist_ok=True)
         profile_path.write_text(profile_text)
         print(f"profile written to {profile_path}")
-    print()
-    print(table)
-    print(f"written to {args.out}")
+    publish(args.out, table)
     return 0
 
 
