@@ -20,16 +20,18 @@ The token is kept as a :class:`pydantic.SecretStr` and never appears in a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
 __all__ = [
     "HF_HOST_SUFFIXES",
+    "REDACTED",
     "TOKEN_ENV_VARS",
     "ResolvedToken",
     "is_hugging_face_host",
+    "redact",
     "resolve_token",
     "token_for_url",
 ]
@@ -121,3 +123,35 @@ def token_for_url(token: SecretStr | None, source: str | None, url: str) -> str 
     if source in ("argument", "TEI_API_KEY") or is_hugging_face_host(urlparse(url).hostname or ""):
         return token.get_secret_value()
     return None
+
+
+#: What a credential is replaced by in server texts, messages and log lines.
+REDACTED = "[REDACTED]"
+#: Secrets shorter than this are not searched for (they would match ordinary text).
+_MIN_SECRET_LENGTH = 4
+
+
+def redact(text: str, secrets: Iterable[str | SecretStr | None]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``[REDACTED]``.
+
+    The one scrubber of hfe: every server text (error bodies, proxy pages) goes through it
+    before it is stored in an exception or written to a log line, so that a gateway that
+    echoes request headers cannot put a credential there. The ``Bearer`` form and the
+    bare value are both covered, since the bare value is a substring of the other.
+
+    Args:
+        text: a text that came from a server.
+        secrets: the credentials hfe holds for that server (``None`` entries are skipped).
+
+    Returns:
+        The text without any of the secrets.
+
+    Example:
+        >>> redact("echo: Authorization: Bearer hf_abcdef", ["hf_abcdef"])
+        'echo: Authorization: Bearer [REDACTED]'
+    """
+    for secret in secrets:
+        raw = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if raw and len(raw) >= _MIN_SECRET_LENGTH and raw in text:
+            text = text.replace(raw, REDACTED)
+    return text

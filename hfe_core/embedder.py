@@ -51,7 +51,9 @@ class EmbeddingStats:
         batches: calls made to the backend.
         truncated: inputs cut to the model's limit.
         chunked: inputs split into windows and averaged.
-        seconds: wall time of the call.
+        seconds: wall time of the call, ``load_seconds`` included.
+        load_seconds: part of ``seconds`` spent loading the model (local) or reading the server's
+            ``/info`` (server modes) on first use; 0 once that is done.
         requests: HTTP requests sent, retries included (server modes).
         retries: requests that were retries of a transient failure.
         server_ms: time the server reports it spent (TEI's ``x-total-time``), summed.
@@ -75,10 +77,16 @@ class EmbeddingStats:
     truncated: int = 0
     chunked: int = 0
     seconds: float = 0.0
+    load_seconds: float = 0.0
     requests: int = 0
     retries: int = 0
     server_ms: float = 0.0
     tokens: int = 0
+
+    @property
+    def embed_seconds(self) -> float:
+        """Wall time spent embedding: :attr:`seconds` less :attr:`load_seconds`."""
+        return max(0.0, self.seconds - self.load_seconds)
 
 
 @dataclass
@@ -138,6 +146,7 @@ class _Job:
     batch_size: int
     show_progress: bool
     started: float
+    load_seconds: float = 0.0
     counters: dict[str, float] = field(default_factory=dict)
     batches: list[list[int]] = field(default_factory=list)  # rows of plan.texts, per backend call
 
@@ -257,6 +266,9 @@ class Embedder:
         )
         if not items:
             return job
+        loading = time.perf_counter()
+        if self._backend.warm_up():
+            job.load_seconds = time.perf_counter() - loading
         job.counters = self._backend.counters()
         if self._settings.expected_dimension is not None or self._settings.dimensions is not None:
             _ = self.dimension
@@ -307,6 +319,7 @@ class Embedder:
         vectors = combine_windows(vectors, job.plan, len(job.items), normalize=self._settings.normalize)
         vectors = truncate_dimensions(vectors, self._settings.dimensions, normalize=self._settings.normalize)
         stats.seconds = time.perf_counter() - job.started
+        stats.load_seconds = job.load_seconds
         for name, value in self._backend.counters().items():
             setattr(stats, name, type(getattr(stats, name))(value - job.counters.get(name, 0)))
         self.last_stats = stats

@@ -19,6 +19,7 @@ backend only says how to embed one batch and what it knows about its model:
 ``share_server``         keep to this client's share when several clients use one server
 ``sort_by_length``       batch texts of similar length together (less padding)
 ``counters``             cumulative request counters, for per-call statistics
+``warm_up``              load the model or read the server's facts before the first batch
 ``close``                release connections or other resources
 =======================  ===================================================
 """
@@ -139,6 +140,17 @@ class Backend(ABC):
             self._whole_concurrency = self.max_concurrency
         self.server_clients = clients
         self.max_concurrency = max(1, math.ceil(self._whole_concurrency / clients))
+
+    def warm_up(self) -> bool:
+        """Load the model (local) or read the server's facts (``/info``) if that is not done yet.
+
+        The embedder calls it at the start of every call, so that the time it takes is reported
+        apart from the embedding time (``EmbeddingStats.load_seconds``).
+
+        Returns:
+            True when this call did the work, False when it was done before (or there is none).
+        """
+        return False
 
     def counters(self) -> dict[str, float]:
         """Cumulative request counters (``requests``, ``retries``, ``server_ms``, ``tokens``)."""

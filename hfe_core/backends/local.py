@@ -119,6 +119,13 @@ class LocalBackend(Backend):
     _handle: _LoadedModel | None = None
 
     @property
+    def warm_up(self) -> bool:
+        """Load the model now if this backend has not loaded it yet."""
+        if self._handle is not None:
+            return False
+        self._loaded()
+        return True
+
     def _loaded(self) -> _LoadedModel:
         if self._handle is None:
             self._handle = self._from_cache()

@@ -428,6 +428,13 @@ class TEIBackend(Backend):
             self._client = None
 
     # -- server facts -------------------------------------------------------------------------
+    def warm_up(self) -> bool:
+        """Read ``/info`` now if it was not read yet."""
+        if self._info is not None:
+            return False
+        _ = self.info
+        return True
+
     @property
     def info(self) -> ServerInfo:
         """The server's ``/info`` (read once; TEI's defaults when the server has none)."""
