@@ -27,7 +27,13 @@ from tqdm.auto import tqdm
 from hfe_core.backends import Backend, create_backend
 from hfe_core.config import EmbedderSettings, InputType, Truncation
 from hfe_core.dimensions import check_expected_dimension, output_dimension, truncate_dimensions
-from hfe_core.errors import ConfigurationError, EmbeddingError, HfeError, NotFoundError
+from hfe_core.errors import (
+    ConfigurationError,
+    EmbeddingError,
+    HfeError,
+    NotFoundError,
+    ResponseFormatError,
+)
 from hfe_core.prompts import resolve_prompt
 from hfe_core.truncation import TruncationPlan, combine_windows, plan_truncation
 from hfe_core.validation import validate_text, validate_texts
@@ -137,6 +143,25 @@ def _nothing_computed(texts: Sequence[str]) -> Iterator[None]:
         raise
 
 
+def _refuse_other_dimensions(
+    job: _Job, parts: list[npt.NDArray[np.float32] | None], errors: dict[int, BaseException]
+) -> None:
+    """Fail the batches whose vectors have another dimension than the call's first batch.
+
+    A server that changes its model (or a proxy in front of two servers) must not yield a call
+    of mixed dimensions; the batches that agree with the first one keep their vectors.
+    """
+    dimension = next((part.shape[1] for part in parts if part is not None), None)
+    for number, part in enumerate(parts):
+        if part is not None and part.shape[1] != dimension:
+            parts[number] = None
+            errors[number] = ResponseFormatError(
+                f"batch {number + 1} of {len(job.batches)} ({len(part)} inputs) came back with vectors of "
+                f"dimension {part.shape[1]}, but the call's first batch had {dimension}: the server changed "
+                "models during the call, or several servers with different models answer at this URL."
+            )
+
+
 @dataclass
 class _Job:
     items: list[str]
@@ -243,7 +268,7 @@ class Embedder:
         show_progress: bool | None,
     ) -> _Job:
         started = time.perf_counter()
-        items = validate_texts(texts)
+        items = list(texts)  # validated by the caller
         if input_type not in ("query", "document"):
             raise ConfigurationError(f"input_type={input_type!r}: use 'query' or 'document'.")
         if batch_size is not None and (
@@ -266,10 +291,10 @@ class Embedder:
         )
         if not items:
             return job
+        job.counters = self._backend.counters()
         loading = time.perf_counter()
         if self._backend.warm_up():
             job.load_seconds = time.perf_counter() - loading
-        job.counters = self._backend.counters()
         if self._settings.expected_dimension is not None or self._settings.dimensions is not None:
             _ = self.dimension
         job.prompt = self.prompt(input_type)
@@ -301,6 +326,7 @@ class Embedder:
 
     def _finish(self, job: _Job, outcome: _Outcome) -> EmbeddingResult:
         parts, errors = outcome
+        _refuse_other_dimensions(job, parts, errors)
         stats = EmbeddingStats(
             input_type=job.input_type,
             inputs=len(job.items),
@@ -457,8 +483,9 @@ class Embedder:
             >>> result.embeddings.shape  # doctest: +SKIP
             (2, 384)
         """
-        with _nothing_computed(texts):
-            job = self._prepare(texts, input_type, truncation, batch_size, show_progress)
+        items = validate_texts(texts)  # read once: a generator is consumed here, and only here
+        with _nothing_computed(items):
+            job = self._prepare(items, input_type, truncation, batch_size, show_progress)
         return self._finish(job, self._run_sync(job) if job.items else ([], {}))
 
     async def aembed(
@@ -479,9 +506,10 @@ class Embedder:
             >>> result.embeddings.shape  # doctest: +SKIP
             (1, 384)
         """
-        with _nothing_computed(texts):
+        items = validate_texts(texts)  # read once: a generator is consumed here, and only here
+        with _nothing_computed(items):
             job = await asyncio.to_thread(
-                self._prepare, texts, input_type, truncation, batch_size, show_progress
+                self._prepare, items, input_type, truncation, batch_size, show_progress
             )
         return self._finish(job, await self._run_async(job) if job.items else ([], {}))
 
