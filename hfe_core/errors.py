@@ -16,19 +16,20 @@ working::
     ├── BackendUnavailableError(ImportError)  an optional dependency is missing (names the extra)
     ├── ModelLoadError(OSError)               the model cannot be found or loaded
     ├── EmbeddingError(RuntimeError)          embedding failed part-way; keeps what was computed
-    │   └── EmbeddingRequestError             a server answered with an error (.status_code, ...)
-    │       ├── AuthenticationError(PermissionError)  401/403: missing or wrong token or API key
-    │       ├── NotFoundError                 404: wrong URL, or a server without that route
-    │       ├── RequestRejectedError(ValueError)  the server refused the inputs (validation, empty)
-    │       ├── RateLimitedError              429, still after the retry budget
-    │       ├── EndpointPausedError           an Inference Endpoint is paused (400 "Invalid state")
-    │       ├── EndpointFailedError           an Inference Endpoint failed to deploy or update
-    │       └── ServerError                   5xx, 424, or no connection, after the retry budget
-    │           └── EndpointNotReadyError(TimeoutError)  still scaling up after cold_start_timeout
-    ├── EmbeddingTimeoutError(TimeoutError)   a request or a wait ran out of time
-    └── ResponseFormatError(ValueError)       a server answered with something that is not embeddings
-        └── TokenLevelOutputError             per-token arrays from a model that is not a sentence
-                                              embedding model (pooling="mean" pools them)
+    │   ├── EmbeddingRequestError             a server answered with an error (.status_code, ...)
+    │   │   ├── AuthenticationError(PermissionError)  401/403: missing or wrong token or API key
+    │   │   ├── NotFoundError                 404: wrong URL, or a server without that route
+    │   │   ├── RequestRejectedError(ValueError)  the server refused the inputs (validation, empty)
+    │   │   ├── RateLimitedError              429, still after the retry budget
+    │   │   ├── EndpointPausedError           an Inference Endpoint is paused (400 "Invalid state")
+    │   │   ├── EndpointFailedError           an Inference Endpoint failed to deploy or update
+    │   │   └── ServerError                   5xx, 424, or no connection, after the retry budget
+    │   │       └── EndpointNotReadyError(TimeoutError)  still scaling up after cold_start_timeout
+    │   ├── EmbeddingTimeoutError(TimeoutError)  a request ran past its deadline (``timeout``, connect
+    │   │                                     to last byte) until the retry budget was spent
+    │   └── ResponseFormatError(ValueError)   a server answered with something that is not embeddings
+    │       └── TokenLevelOutputError         per-token arrays from a model that is not a sentence
+    │                                         embedding model (pooling="mean" pools them)
 
 Each message says what happened and what to do next. Errors raised while a
 call is under way carry everything that was already computed
@@ -68,7 +69,12 @@ __all__ = [
 
 
 def _rebuild(cls: type[HfeError], args: tuple[Any, ...], state: dict[str, Any]) -> HfeError:
-    error = cls.__new__(cls)
+    try:
+        error = cls.__new__(cls)
+    except TypeError:
+        # An error that is also an OSError (AuthenticationError is a PermissionError) has OSError's
+        # layout: RuntimeError.__new__, found first along the MRO, refuses to build it.
+        error = OSError.__new__(cls)
     error.args = args
     error.__dict__.update(state)
     return error
@@ -268,12 +274,22 @@ class EndpointNotReadyError(ServerError, TimeoutError):
     """An endpoint (or a serverless model) was still starting when ``cold_start_timeout`` ran out."""
 
 
-class EmbeddingTimeoutError(HfeError, TimeoutError):
-    """A request, or a wait for a server to become ready, ran out of time."""
+class EmbeddingTimeoutError(EmbeddingError, TimeoutError):
+    """A request ran past its deadline (``timeout`` covers it whole, connect to last byte).
+
+    Raised once the retry budget is spent on requests that each ran out of time: a stalled
+    server, or one that trickles its answer. Like every :class:`EmbeddingError` it keeps the
+    vectors of the batches that succeeded.
+    """
 
 
-class ResponseFormatError(HfeError, ValueError):
-    """A server answered with a body that is not the embeddings that were asked for."""
+class ResponseFormatError(EmbeddingError, ValueError):
+    """A server answered with a body that is not the embeddings that were asked for.
+
+    Not finite, not numbers, the wrong count, an empty vector, or another dimension than the
+    call's other answers. No vector is ever built from such an answer; the other batches'
+    vectors are kept in :attr:`partial_embeddings`.
+    """
 
 
 class TokenLevelOutputError(ResponseFormatError):

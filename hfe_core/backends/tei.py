@@ -27,22 +27,22 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 import numpy.typing as npt
 
-from hfe_core.auth import token_for_url
+from hfe_core.auth import redact, token_for_url
 from hfe_core.backends.base import Backend
 from hfe_core.batching import AdaptiveLimit, RequestLimits, plan_requests
 from hfe_core.config import DEFAULT_CONNECT_TIMEOUT, EmbedderSettings, InputType
 from hfe_core.errors import (
     AuthenticationError,
-    BackendUnavailableError,
     ConfigurationError,
-    EmbeddingRequestError,
+    EmbeddingError,
+    EmbeddingTimeoutError,
     NotFoundError,
     RateLimitedError,
     RequestRejectedError,
@@ -50,7 +50,10 @@ from hfe_core.errors import (
     ServerError,
 )
 from hfe_core.retry import RetryPolicy, parse_retry_after
+from hfe_core.transport.deadline import request_deadline, with_deadlines
+from hfe_core.transport.loops import PerLoop
 from hfe_core.truncation import Span
+from hfe_core.validation import server_text
 
 __all__ = ["RequestStats", "ServerInfo", "TEIBackend", "classify"]
 
@@ -61,6 +64,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
 logger = logging.getLogger("hfe")
+
+T = TypeVar("T")
 
 #: Routes a server may lack (TEI's defaults, or the policies that need them, say what then).
 _OPTIONAL_ROUTES = frozenset({"/info", "/tokenize"})
@@ -145,7 +150,7 @@ class _Outcome:
     """What to do with one HTTP answer."""
 
     kind: str  # "ok", "retry", "split", "fail", "absent"
-    error: EmbeddingRequestError | None = None
+    error: EmbeddingError | None = None
     retry_after: float | None = None
     overloaded: bool = False
     #: A replica is starting (an endpoint scaling from zero, a model loading): retried along the
@@ -181,6 +186,30 @@ def _server_message(response: HTTPResponse) -> tuple[str, str | None]:
     return text.strip(), None
 
 
+class _Scrubbed:
+    """An error answer as the error boundary reads it: body and headers without hfe's credentials."""
+
+    def __init__(self, response: HTTPResponse, secrets: list[str]) -> None:
+        self.status_code = response.status_code
+        self.text = redact(response.text, secrets)
+        self.headers: Mapping[str, str] = {
+            name: redact(value, secrets) for name, value in response.headers.items()
+        }
+        self._secrets = secrets
+
+    def json(self) -> Any:
+        """The body, parsed (from the scrubbed text)."""
+        return json.loads(self.text)
+
+
+def _scrub_error(error: EmbeddingError, secrets: list[str]) -> None:
+    """Remove ``secrets`` from an error's message and server text, in place."""
+    error.args = tuple(redact(arg, secrets) if isinstance(arg, str) else arg for arg in error.args)
+    message = getattr(error, "server_message", None)
+    if isinstance(message, str):
+        error.server_message = redact(message, secrets)  # type: ignore[attr-defined]
+
+
 def classify(response: HTTPResponse, *, url: str) -> _Outcome:
     """Map one answer to success, retry, split or a typed error. The one error boundary of tei mode.
 
@@ -204,6 +233,17 @@ def classify(response: HTTPResponse, *, url: str) -> _Outcome:
                 f"{url} answered {status}: the API key or token was refused. Pass api_key= (TEI's "
                 "--api-key), or set TEI_API_KEY; an HF token from the environment is only sent to "
                 "Hugging Face hosts.",
+                **details,
+            ),
+        )
+    if 300 <= status < 400:
+        # httpx does not follow redirects here, on purpose: the request's credentials would go along.
+        location = response.headers.get("location") or "(no Location header)"
+        return _Outcome(
+            "fail",
+            NotFoundError(
+                f"{url} answered {status}, a redirect to {location}. hfe does not follow redirects, so "
+                "that no credential is sent where you did not point it: set url= to the server's real URL.",
                 **details,
             ),
         )
@@ -302,12 +342,13 @@ class TEIBackend(Backend):
         self._info: ServerInfo | None = None
         self._info_lock = threading.Lock()
         self._client: httpx.Client | None = None
-        self._async_clients: dict[int, httpx.AsyncClient] = {}
+        # One async client, limit and openai client per event loop: each belongs to its loop, and
+        # is closed (or dropped) with it, so repeated asyncio.run() calls never pile them up.
+        self._async_clients: PerLoop[httpx.AsyncClient] = PerLoop(self._new_async_client, _aclose)
         self._limit: AdaptiveLimit | None = None
         self._limit_cond = threading.Condition()
-        self._async_limits: dict[int, tuple[AdaptiveLimit, asyncio.Condition]] = {}
+        self._async_limits: PerLoop[_AsyncGate] = PerLoop(lambda: _AsyncGate(self._new_limit()))
         self._dimension: int | None = None
-        self._openai_clients: dict[int, Any] = {}
         self._overheads: dict[str, int] = {}
         if settings.route == "openai" and not settings.normalize:
             raise ConfigurationError(
@@ -380,30 +421,33 @@ class TEIBackend(Backend):
 
     @property
     def client(self) -> httpx.Client:
-        """The pooled sync client (created on first use)."""
+        """The pooled sync client (created on first use); every request keeps to its deadline."""
         if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.base_url,
-                headers=self._headers,
-                timeout=self._timeout,
-                limits=self._limits,
-                proxy=self._proxy,
+            self._client = with_deadlines(
+                httpx.Client(
+                    base_url=self.base_url,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    limits=self._limits,
+                    proxy=self._proxy,
+                )
             )
         return self._client
 
-    def _async_client(self) -> httpx.AsyncClient:
-        loop = id(asyncio.get_running_loop())
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = httpx.AsyncClient(
+    def _new_async_client(self) -> httpx.AsyncClient:
+        return with_deadlines(
+            httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=self._headers,
                 timeout=self._timeout,
                 limits=self._limits,
                 proxy=self._proxy,
             )
-            self._async_clients[loop] = client
-        return client
+        )
+
+    async def _async_client(self) -> httpx.AsyncClient:
+        """The running event loop's pooled client, closed when that loop shuts down."""
+        return await self._async_clients.get()
 
     @property
     def _proxy(self) -> str | None:
@@ -422,10 +466,14 @@ class TEIBackend(Backend):
         }
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled sync connections; each event loop's client closes when its loop shuts down."""
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections now (they also close when the loop shuts down)."""
+        await self._async_clients.aclose()
 
     # -- server facts -------------------------------------------------------------------------
     def warm_up(self) -> bool:
@@ -561,49 +609,24 @@ class TEIBackend(Backend):
         return "/v1/embeddings" if self.settings.route == "openai" else "/embed"
 
     def _post_sync(self, body: dict[str, Any]) -> HTTPResponse:
-        if self.settings.route == "openai":
-            return _openai_call(lambda: self._openai_client().embeddings.with_raw_response.create(**body))
-        return self.client.post("/embed", content=_encode(body))
+        return self.client.post(self._path, content=_encode(body))
 
     async def _post_async(self, body: dict[str, Any]) -> HTTPResponse:
-        if self.settings.route == "openai":
-            client = self._openai_client(asynchronous=True)
-            return await _openai_acall(lambda: client.embeddings.with_raw_response.create(**body))
-        return await self._async_client().post("/embed", content=_encode(body))
-
-    def _openai_client(self, *, asynchronous: bool = False) -> Any:
-        key = id(asyncio.get_running_loop()) if asynchronous else 0
-        client = self._openai_clients.get(key)
-        if client is None:
-            try:
-                import openai
-            except ImportError as exc:
-                raise BackendUnavailableError(
-                    "route='openai' needs the openai client: pip install 'hfe[openai]'"
-                ) from exc
-            factory = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-            client = factory(
-                base_url=self.base_url + "/v1",
-                api_key=self._token or "no-key",
-                max_retries=0,  # hfe retries, along its own policy
-                timeout=self._read_timeout,
-                default_headers=self._extra_headers,
-            )
-            self._openai_clients[key] = client
-        return client
+        client = await self._async_client()
+        return await client.post(self._path, content=_encode(body))
 
     def _body(self, texts: list[str], prompt: str) -> dict[str, Any]:
         if self.settings.route == "openai":
             # /v1/embeddings takes no truncate, prompt_name or normalize: prompts are put before the
             # texts here, truncation is the server's auto_truncate (or hfe's, client-side).
             return {
-                "input": [prompt + text for text in texts],
+                "input": [server_text(prompt + text) for text in texts],
                 "model": self.info.served_model_name or self.info.model_id or "tei",
                 "encoding_format": "base64",
             }
         info = self.info
         limit = (info.max_input_length or 0) * _TEI_CHARS_PER_TOKEN
-        inputs = [prompt + text for text in texts]
+        inputs = [server_text(prompt + text) for text in texts]
         truncate = self.settings.truncation != "error"
         if truncate and limit:
             # TEI refuses texts over max_input_length x 250 characters even with truncation on
@@ -702,7 +725,7 @@ class TEIBackend(Backend):
         super().share_server(clients)
         # Limits are built on the first request; drop any built before, they had the whole server.
         self._limit = None
-        self._async_limits.clear()
+        self._async_limits = PerLoop(lambda: _AsyncGate(self._new_limit()))
 
     def _new_limit(self) -> AdaptiveLimit:
         # Each input takes one of the server's permits: never more inputs in flight than it has
@@ -716,23 +739,24 @@ class TEIBackend(Backend):
 
     @asynccontextmanager
     async def _async_slot(self, inputs: int) -> AsyncIterator[_Slot]:
-        """Async twin of :meth:`_slot`: one limit per event loop."""
-        loop = id(asyncio.get_running_loop())
-        pair = self._async_limits.get(loop)
-        if pair is None:
-            pair = (self._new_limit(), asyncio.Condition())
-            self._async_limits[loop] = pair
-        limit, cond = pair
+        """Async twin of :meth:`_slot`: one limit per event loop.
+
+        A call cancelled while its request is in flight does not free the slot at once: the server
+        still works on the abandoned request, so the slot is freed when that request ends (it runs
+        on, bounded by its deadline). The next call then never pushes the server past
+        ``max_concurrency`` or its permits.
+        """
+        gate = await self._async_limits.get()
         slot = _Slot(inputs)
-        async with cond:
-            await cond.wait_for(lambda: limit.can_start(inputs))
-            slot.epoch = limit.start(inputs)
+        slot.epoch = await gate.enter(inputs)
         try:
             yield slot
         finally:
-            async with cond:
-                limit.finish(inputs, overloaded=slot.overloaded, epoch=slot.epoch)
-                cond.notify_all()
+            abandoned = slot.abandoned
+            if abandoned is not None and not abandoned.done():
+                abandoned.add_done_callback(lambda _: gate.leave(slot))
+            else:
+                gate.leave(slot)
 
     # -- sending with retries: one decision procedure, a sync and an async shell ----------------------
     def _after_failure(self, outcome: _Outcome, state: _Attempts, slot: _Slot | None) -> float:
@@ -747,7 +771,11 @@ class TEIBackend(Backend):
             raise outcome.error
         self.stats.add(retries=1)
         logger.debug(
-            "hfe: retrying %s in %.2fs (attempt %d): %s", self.base_url, wait, state.attempt, outcome.error
+            "hfe: retrying %s in %.2fs (attempt %d): %s",
+            self._scrub(self.base_url),
+            wait,
+            state.attempt,
+            outcome.error,  # scrubbed at the error boundary
         )
         return wait
 
@@ -759,14 +787,42 @@ class TEIBackend(Backend):
         """Work to do before retrying (endpoint mode: poll or resume the endpoint). Blocking."""
 
     def _connection_outcome(self, exc: httpx.HTTPError, route: str) -> _Outcome:
+        outcome = self._unreachable(exc, route)
+        assert outcome.error is not None  # noqa: S101 - always set below
+        _scrub_error(outcome.error, self._secrets)
+        return outcome
+
+    def _unreachable(self, exc: httpx.HTTPError, route: str) -> _Outcome:
+        what = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, httpx.TimeoutException):
+            return _Outcome(
+                "retry",
+                EmbeddingTimeoutError(
+                    f"{self.base_url}{route} did not answer in full within timeout={self._read_timeout:g} s "
+                    f"({what}), on every attempt of the retry budget. The timeout covers the whole "
+                    "request, connect to last byte: raise timeout= for slow servers or large batches "
+                    "(or lower batch_size), or check that the server is healthy."
+                ),
+            )
         return _Outcome(
             "retry",
             ServerError(
-                f"Could not get an answer from {self.base_url}{route} ({type(exc).__name__}: {exc}) within "
+                f"Could not get an answer from {self.base_url}{route} ({what}) within "
                 "the retry budget. Is the server running and reachable? TEI accepts connections only "
                 "once its model is loaded.",
             ),
         )
+
+    @property
+    def _secrets(self) -> list[str]:
+        """Every credential this backend holds: scrubbed from server texts before they are kept or logged."""
+        held = [self._token, self.settings.token.get_secret_value() if self.settings.token else None]
+        password = urlparse(self._base_url or self.settings.url or "").password
+        return [secret for secret in (*held, password) if secret]
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without any credential this backend holds."""
+        return redact(text, self._secrets)
 
     #: Statuses by which an optional route (``/info``, ``/tokenize``) says it is not there.
     _ABSENT_STATUSES: ClassVar[frozenset[int]] = frozenset({404})
@@ -776,10 +832,18 @@ class TEIBackend(Backend):
         return classify(response, url=self.base_url + route)
 
     def _judge(self, response: HTTPResponse, route: str) -> _Outcome:
-        """The outcome of one answer ("ok", "retry", "split", "absent"); raises final errors at once."""
+        """The outcome of one answer ("ok", "retry", "split", "absent"); raises final errors at once.
+
+        This is where server answers become errors and log lines: an error answer is read through
+        :class:`_Scrubbed`, so no credential this backend holds reaches an exception or a log.
+        """
         if route in _OPTIONAL_ROUTES and response.status_code in self._ABSENT_STATUSES:
             return _Outcome("absent")  # an older or partial server: the caller falls back
+        if response.status_code != 200:
+            response = _Scrubbed(response, self._secrets)
         outcome = self._classify(response, route)
+        if outcome.error is not None:  # its message names the URL, which may carry a password
+            _scrub_error(outcome.error, self._secrets)
         if outcome.kind == "fail":
             assert outcome.error is not None  # noqa: S101 - "fail" outcomes always carry one
             raise outcome.error
@@ -794,7 +858,8 @@ class TEIBackend(Backend):
             state.attempt += 1
             self.stats.add(requests=1)
             try:
-                response = send()
+                with request_deadline(self._read_timeout):
+                    response = send()
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = self._connection_outcome(exc, route)
             else:
@@ -814,7 +879,8 @@ class TEIBackend(Backend):
             state.attempt += 1
             self.stats.add(requests=1)
             try:
-                response = await send()
+                with request_deadline(self._read_timeout):
+                    response = await _finish_if_abandoned(send(), slot)
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = self._connection_outcome(exc, route)
             else:
@@ -834,6 +900,64 @@ class _Slot:
         self.inputs = inputs
         self.overloaded = False
         self.epoch = 0
+        #: The request of a cancelled call, still running: the slot is freed when it ends.
+        self.abandoned: asyncio.Future[Any] | None = None
+
+
+class _AsyncGate:
+    """The adaptive limit of one event loop, with the slots' waiters.
+
+    Entering and leaving run on the loop's thread and never await between the check and the
+    change, so no lock is needed; :meth:`leave` is synchronous, which lets a done-callback free
+    the slot of an abandoned request.
+    """
+
+    def __init__(self, limit: AdaptiveLimit) -> None:
+        self.limit = limit
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    async def enter(self, inputs: int) -> int:
+        """Wait for room for a request of ``inputs`` inputs, take it, and return the limit's epoch."""
+        while not self.limit.can_start(inputs):
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.add(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.discard(waiter)
+        return self.limit.start(inputs)
+
+    def leave(self, slot: _Slot) -> None:
+        """Free ``slot`` and wake the waiters (they check again whether they fit)."""
+        self.limit.finish(slot.inputs, overloaded=slot.overloaded, epoch=slot.epoch)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+async def _finish_if_abandoned(request: Awaitable[T], slot: _Slot | None) -> T:
+    """Await ``request``; if the caller is cancelled, let it run to its end and keep its slot till then.
+
+    The server cannot tell that the caller gave up: it works on the request anyway. Letting the
+    request finish (it is bounded by its deadline) and freeing its slot only then keeps the
+    client's count of the server's load true.
+    """
+    task = asyncio.ensure_future(request)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if slot is not None and not task.done():
+            slot.abandoned = task
+            task.add_done_callback(_consume)
+        else:
+            task.cancel()
+        raise
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned request's outcome, so that asyncio does not report it as unhandled."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _SyncSlot(_Slot):
@@ -877,28 +1001,8 @@ def _decode_vector(value: str | list[float]) -> npt.NDArray[np.float32]:
     return np.asarray(value, dtype=np.float32)
 
 
-def _openai_call(call: Callable[[], Any]) -> HTTPResponse:
-    """Run an openai-client call and hand back its raw HTTP answer, errors included, for classify()."""
-    import openai
-
-    try:
-        return call().http_response  # type: ignore[no-any-return]
-    except openai.APIStatusError as exc:
-        return exc.response
-    except openai.APIConnectionError as exc:
-        raise httpx.ConnectError(str(exc)) from exc
-
-
-async def _openai_acall(call: Callable[[], Awaitable[Any]]) -> HTTPResponse:
-    """Async twin of :func:`_openai_call`."""
-    import openai
-
-    try:
-        return (await call()).http_response  # type: ignore[no-any-return]
-    except openai.APIStatusError as exc:
-        return exc.response
-    except openai.APIConnectionError as exc:
-        raise httpx.ConnectError(str(exc)) from exc
+async def _aclose(client: httpx.AsyncClient) -> None:
+    await client.aclose()
 
 
 def _loads(response: HTTPResponse) -> Any:

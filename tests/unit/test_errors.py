@@ -54,12 +54,13 @@ TREE: dict[type[Exception], tuple[type[Exception], tuple[type[BaseException], ..
     RequestRejectedError: (EmbeddingRequestError, (ValueError, RuntimeError)),
     RateLimitedError: (EmbeddingRequestError, (RuntimeError,)),
     ServerError: (EmbeddingRequestError, (RuntimeError,)),
-    EmbeddingTimeoutError: (HfeError, (TimeoutError,)),
-    ResponseFormatError: (HfeError, (ValueError,)),
+    # Both are EmbeddingErrors (issue 11): a timed-out or malformed batch keeps the other batches' vectors.
+    EmbeddingTimeoutError: (EmbeddingError, (TimeoutError, RuntimeError)),
+    ResponseFormatError: (EmbeddingError, (ValueError, RuntimeError)),
     EndpointPausedError: (EmbeddingRequestError, (RuntimeError,)),
     EndpointFailedError: (EmbeddingRequestError, (RuntimeError,)),
     EndpointNotReadyError: (ServerError, (TimeoutError, RuntimeError)),
-    TokenLevelOutputError: (ResponseFormatError, (ValueError,)),
+    TokenLevelOutputError: (ResponseFormatError, (ValueError, RuntimeError)),
 }
 
 
@@ -90,7 +91,7 @@ def test_hfe_error_is_a_plain_exception() -> None:
         (EmbeddingTimeoutError, ValueError),
         (BackendUnavailableError, ValueError),
         (ModelLoadError, ValueError),
-        (ResponseFormatError, RuntimeError),
+        (ResponseFormatError, TypeError),
     ],
 )
 def test_no_accidental_builtin_bases(cls: type[Exception], unrelated: type[Exception]) -> None:
