@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 
 # Before anything imports huggingface_hub: never reach the Hub, never use a real login.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -26,3 +27,15 @@ for _name in (
     "HFE_SHOW_PROGRESS",
 ):
     os.environ.pop(_name, None)
+
+
+# -- the hostile server (tests/hostile.py): misbehaves the way each test chooses -----------------------
+import pytest  # noqa: E402
+
+from tests.hostile import HostileServer, serve  # noqa: E402
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    """A started :class:`tests.hostile.HostileServer` on loopback, stopped after the test."""
+    yield from serve()
