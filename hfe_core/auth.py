@@ -10,9 +10,19 @@ The order is documented once here and in the README::
     6. HUGGINGFACE_API_KEY        (mem0)
     7. the token stored by ``hf auth login`` (``huggingface_hub.get_token()``)
 
-In tei mode ``TEI_API_KEY`` (the server's ``--api-key``) comes before 2. A token
-that came from a Hugging Face variable or the stored login is only ever sent to
-Hugging Face hosts (:func:`token_for_url`); pass it explicitly to send it elsewhere.
+In tei mode ``TEI_API_KEY`` (the server's ``--api-key``) comes before 2.
+
+Where a token may go (:func:`token_for_url`, the one place that decides; the README
+states the same rule):
+
+* a token passed as ``token=`` / ``api_key=``, and ``TEI_API_KEY`` (the key of the
+  TEI server the user configured), go to whatever URL the embedder talks to;
+* a token found in a Hugging Face variable (2.-6.) or the stored login (7.) goes
+  only to ``https://`` URLs, without user info, whose host is ``huggingface.co``, a
+  subdomain of it, or a subdomain of ``endpoints.huggingface.cloud``
+  (:data:`HF_HOSTS`, :data:`HF_HOST_SUFFIXES`). Never over ``http://``, never to a
+  Space (``*.hf.space`` runs someone else's code), never to any other host.
+  Pass it explicitly to send it elsewhere.
 
 The token is kept as a :class:`pydantic.SecretStr` and never appears in a
 ``repr``, a log line, an exception or a serialized object.
@@ -20,12 +30,16 @@ The token is kept as a :class:`pydantic.SecretStr` and never appears in a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 __all__ = [
+    "EXPLICIT_TOKEN_SOURCES",
+    "HF_HOSTS",
     "HF_HOST_SUFFIXES",
     "REDACTED",
     "TOKEN_ENV_VARS",
@@ -99,28 +113,71 @@ def resolve_token(
     return ResolvedToken(None, None)
 
 
-#: Hosts that may receive a Hugging Face token found in the environment or the stored login.
-HF_HOST_SUFFIXES = (".huggingface.co", ".endpoints.huggingface.cloud", ".hf.space")
+#: Token sources sent to any URL: the caller's argument, and a TEI server's own ``--api-key``.
+EXPLICIT_TOKEN_SOURCES: tuple[str, ...] = ("argument", "TEI_API_KEY")
+#: Hosts that may receive a token found in the environment or the stored login (over https only).
+HF_HOSTS: tuple[str, ...] = ("huggingface.co",)
+#: Their subdomains may too: the Hub's (``router.``, ``api-inference.``) and dedicated Inference
+#: Endpoints'. ``*.hf.space`` is not here: a Space runs someone else's code.
+HF_HOST_SUFFIXES: tuple[str, ...] = (".huggingface.co", ".endpoints.huggingface.cloud")
+#: The only scheme on which such a token is sent (never in cleartext).
+_ENVIRONMENT_TOKEN_SCHEME = "https"  # noqa: S105 - a URL scheme, not a secret
+# One DNS label, ASCII letters, digits and inner hyphens: anything else (IDN, %, \, _) is refused.
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def is_hugging_face_host(host: str) -> bool:
-    """True for ``huggingface.co`` and the Hugging Face domains of :data:`HF_HOST_SUFFIXES`."""
-    host = host.lower().rstrip(".")
-    return host == "huggingface.co" or host.endswith(HF_HOST_SUFFIXES)
+    """True when ``host`` may receive a token found in the environment or the stored login.
+
+    That is ``huggingface.co`` (:data:`HF_HOSTS`) and the subdomains of
+    :data:`HF_HOST_SUFFIXES`, in ASCII (case and one trailing dot do not matter). Hosts
+    that only look alike (``huggingface.co.evil.com``, ``evilhuggingface.co``, Unicode
+    look-alikes) are not.
+
+    Args:
+        host: a host name, as ``urllib.parse.urlsplit(url).hostname`` gives it.
+
+    Returns:
+        Whether the host is one of Hugging Face's own.
+    """
+    host = host.lower()
+    if host.endswith("."):
+        host = host[:-1]
+    if not host.isascii() or not all(_LABEL.fullmatch(label) for label in host.split(".")):
+        return False
+    return host in HF_HOSTS or host.endswith(HF_HOST_SUFFIXES)
+
+
+def _may_receive_environment_token(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    if parts.scheme != _ENVIRONMENT_TOKEN_SCHEME or "@" in parts.netloc:
+        return False  # cleartext, or user info (https://huggingface.co@evil.com/ goes to evil.com)
+    return is_hugging_face_host(parts.hostname or "")
 
 
 def token_for_url(token: SecretStr | None, source: str | None, url: str) -> str | None:
-    """The token to send to ``url``, or ``None``.
+    """The token to send to ``url``, or ``None``: the one place that decides where a token goes.
 
-    A token the caller passed (``"argument"``) or a server key (``TEI_API_KEY``) goes
-    to any URL; one found in a Hugging Face variable or the stored login goes only to
-    Hugging Face hosts, so a self-hosted server never receives the user's HF token.
+    A token the caller passed (``"argument"``) or a TEI server's own key (``TEI_API_KEY``)
+    goes to any URL. One found in a Hugging Face variable or the stored login goes only to
+    ``https://`` URLs without user info on Hugging Face's hosts (:func:`is_hugging_face_host`):
+    never in cleartext, never to a Space, a self-hosted server or a look-alike host.
+
+    Args:
+        token: the resolved token, if any.
+        source: where it came from (:attr:`ResolvedToken.source`).
+        url: the URL the token would be sent to.
+
+    Returns:
+        The token's value, or ``None`` when it must not go to ``url``.
     """
-    from urllib.parse import urlparse
-
     if token is None:
         return None
-    if source in ("argument", "TEI_API_KEY") or is_hugging_face_host(urlparse(url).hostname or ""):
+    if source in EXPLICIT_TOKEN_SOURCES or _may_receive_environment_token(url):
         return token.get_secret_value()
     return None
 

@@ -30,6 +30,7 @@ Environment variables (also listed in the README):
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 from collections.abc import Mapping
 from typing import Any, Literal, cast, get_args
@@ -43,8 +44,9 @@ from pydantic import (
     SecretStr,
     ValidationError,
 )
+from typing_extensions import Self
 
-from hfe_core.auth import resolve_token
+from hfe_core.auth import is_hugging_face_host, redact, resolve_token
 from hfe_core.errors import ConfigurationError, HfeError
 
 __all__ = [
@@ -285,24 +287,51 @@ class EmbedderSettings(BaseModel):
     _token_source: str | None = PrivateAttr(default=None)
 
     def __init__(self, /, **data: Any) -> None:
-        """Validate the settings and resolve unset ones (environment, then defaults)."""
+        """Validate the settings and resolve unset ones (environment, then defaults).
+
+        Raises:
+            ConfigurationError: an unknown keyword (named, with the closest setting) or an
+                invalid value (the field and what it expects; no value is ever shown).
+        """
         _check_aliases(data)
         if "model_name" not in type(self).model_fields and data.get("model_name") == data.get("model"):
             data.pop("model_name", None)  # the same value under both names: keep one
+        error: HfeError | None = None
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            # pydantic wraps errors raised while resolving; hand ours to the caller as they are.
-            for detail in exc.errors():
-                original = (detail.get("ctx") or {}).get("error")
-                if isinstance(original, HfeError):
-                    raise original from None
-            raise
+            error = _settings_error(type(self), exc, data)
+        if error is not None:
+            # Raised outside the except block: pydantic's error, whose text holds every value
+            # (a token under a wrong name included), is neither its __cause__ nor its __context__.
+            raise error
 
     def model_post_init(self, context: Any, /) -> None:
         """Resolve unset settings from the environment, then from defaults."""
         super().model_post_init(context)
         resolve_settings(self, os.environ)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a mapping of settings, like ``cls(**obj)``.
+
+        Raises:
+            ConfigurationError: as the constructor does; no value is ever shown.
+        """
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            error = _settings_error(cls, exc, obj if isinstance(obj, Mapping) else {})
+        raise error
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Like :meth:`model_validate`, from JSON text."""
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except ValidationError as exc:
+            error = _settings_error(cls, exc, {})
+        raise error
 
     @property
     def token_source(self) -> str | None:
@@ -341,6 +370,93 @@ class EmbedderSettings(BaseModel):
     def settings_dict(self) -> dict[str, Any]:
         """The settings as plain data, without the token (safe to log or serialize)."""
         return {name: getattr(self, name) for name in EmbedderSettings.model_fields if name != "token"}
+
+
+#: Parts of a keyword's name that mark a credential.
+_SECRET_NAME_PARTS = ("token", "key", "secret", "password", "auth", "credential")
+
+
+def _accepted_names(model: type[BaseModel]) -> list[str]:
+    """Every keyword ``model`` accepts: field names and their aliases."""
+    names: list[str] = []
+    for name, field in model.model_fields.items():
+        names.append(name)
+        if field.alias:
+            names.append(field.alias)
+        if isinstance(field.validation_alias, str):
+            names.append(field.validation_alias)
+        elif isinstance(field.validation_alias, AliasChoices):
+            names.extend(choice for choice in field.validation_alias.choices if isinstance(choice, str))
+    return list(dict.fromkeys(names))
+
+
+def _hint(name: str, accepted: list[str]) -> str:
+    close = difflib.get_close_matches(name, accepted, n=3, cutoff=0.6)
+    if close:
+        # Swapped letters are the commonest typo: `modle` means `model` more likely than `mode`.
+        best = min(close, key=lambda candidate: sorted(candidate) != sorted(name))
+        return f" (did you mean `{best}`?)"
+    if any(part in name.lower() for part in _SECRET_NAME_PARTS):
+        return " (a token or API key is passed as `token=`, alias `api_key=`)"
+    return ""
+
+
+def _strings(value: Any) -> list[str]:
+    """Every value inside ``value``, as text (the values of nested dicts, lists, tuples and sets)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [text for item in value for text in _strings(item)]
+    if isinstance(value, (int, float)):
+        return [str(value)]
+    return []
+
+
+def _location(loc: tuple[int | str, ...], values: list[str]) -> str:
+    """``proxies['https://']`` for pydantic's ``("proxies", "https://")``, with no value in it."""
+    if not loc:
+        return "the settings"
+    head, *rest = loc
+    where = str(head) + "".join(f"[{part!r}]" for part in rest)
+    return redact(where, values)
+
+
+def _settings_error(model: type[BaseModel], exc: ValidationError, data: Mapping[str, Any]) -> HfeError:
+    """The :class:`ConfigurationError` for pydantic's ``exc``: names, constraints, never a value.
+
+    pydantic's own text shows each offending value (``input_value=...``), so a token passed
+    under a wrong name would be printed in full. This message names the keyword or field and
+    what is expected; values are never shown.
+    """
+    details = exc.errors(include_url=False)
+    for detail in details:
+        # pydantic wraps errors raised while resolving the settings: hand ours on as they are.
+        original = (detail.get("ctx") or {}).get("error")
+        if isinstance(original, HfeError):
+            return original
+    accepted = _accepted_names(model)
+    values = _strings(data)  # the values only: the keywords' names are what the message shows
+    problems: list[str] = []
+    for detail in details:
+        where = _location(detail["loc"], values)
+        if detail["type"] == "extra_forbidden":
+            problems.append(f"unknown keyword argument `{where}`{_hint(where, accepted)}")
+        else:
+            # pydantic's messages state the constraint ("Input should be greater than 0"); any
+            # value a validator put in one is removed all the same.
+            message = redact(str(detail["msg"]), [*values, *_strings(detail.get("input"))])
+            problems.append(
+                f"`{where}`: {message} (got a value of type {type(detail.get('input')).__name__})"
+            )
+    return ConfigurationError(
+        f"Invalid settings for {model.__name__}: {'; '.join(problems)}. Fix or remove "
+        f"{'it' if len(problems) == 1 else 'them'}; every setting is listed on "
+        "hfe_core.EmbedderSettings (values are not shown: they may be credentials)."
+    )
 
 
 def _check_aliases(data: Mapping[str, Any]) -> None:
@@ -437,12 +553,14 @@ def _infer_mode(settings: EmbedderSettings) -> Mode:
     if settings.endpoint_name or settings.provider:
         return "endpoint"
     if settings.url:
-        from urllib.parse import urlparse
+        from urllib.parse import urlsplit
 
-        host = urlparse(settings.url).hostname or ""
-        if host == "huggingface.co" or host.endswith((".endpoints.huggingface.cloud", ".huggingface.co")):
-            return "endpoint"
-        return "tei"
+        try:
+            host = urlsplit(settings.url).hostname or ""
+        except ValueError:
+            host = ""
+        # The hosts that imply endpoint mode are the ones an HF token may go to (auth.HF_HOSTS...).
+        return "endpoint" if is_hugging_face_host(host) else "tei"
     return "local"
 
 

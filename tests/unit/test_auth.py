@@ -240,3 +240,170 @@ def test_hf_tokens_from_the_environment_only_go_to_hugging_face_hosts(
     token = token_for_url(SecretStr("hf_secret"), source, url)
     assert (token == "hf_secret") is sent
     assert token_for_url(None, "argument", url) is None
+
+
+# --- the routing rule, host by host and scheme by scheme -------------------------------------------
+
+#: (url, whether a token from the environment or the stored login may go there).
+ROUTING_TABLE: list[tuple[str, bool]] = [
+    # huggingface.co and its subdomains: https only
+    ("https://huggingface.co", True),
+    ("https://huggingface.co/api/inference/models/x", True),
+    ("http://huggingface.co", False),
+    ("https://api-inference.huggingface.co/models/x", True),
+    ("http://api-inference.huggingface.co/models/x", False),
+    ("https://router.huggingface.co/hf-inference/models/x", True),
+    ("http://router.huggingface.co/hf-inference/models/x", False),
+    # dedicated Inference Endpoints: https only, and only subdomains of endpoints.huggingface.cloud
+    ("https://x.endpoints.huggingface.cloud", True),
+    ("https://abc.us-east-1.aws.endpoints.huggingface.cloud/embed", True),
+    ("http://x.endpoints.huggingface.cloud", False),
+    ("https://endpoints.huggingface.cloud", False),
+    ("https://x.huggingface.cloud", False),
+    # Spaces run someone else's code
+    ("https://x.hf.space", False),
+    ("http://x.hf.space", False),
+    ("https://hf.space", False),
+    # look-alikes
+    ("https://huggingface.co.evil.com", False),
+    ("http://huggingface.co.evil.com", False),
+    ("https://evilhuggingface.co", False),
+    ("https://evil-huggingface.co", False),
+    ("https://x.endpoints.huggingface.cloud.evil.com", False),
+    ("https://evil.com/huggingface.co", False),
+    ("https://evil.com?h=x.huggingface.co", False),
+    ("https://evil.com#.huggingface.co", False),
+    # self-hosted servers
+    ("https://localhost:8080", False),
+    ("http://localhost:8080", False),
+    ("https://127.0.0.1:8080", False),
+    ("http://127.0.0.1:8080", False),
+    ("https://[::1]:8080", False),
+    # case, trailing dot, IDN and other host spellings
+    ("https://HUGGINGFACE.CO/x", True),
+    ("HTTPS://Router.HuggingFace.Co/x", True),
+    ("HTTP://HUGGINGFACE.CO/x", False),
+    ("https://huggingface.co./x", True),
+    ("https://x.endpoints.huggingface.cloud./embed", True),
+    ("https://huggingface.co../x", False),
+    ("https://.huggingface.co/x", False),
+    ("https://huggingf\u0430ce.co", False),  # Cyrillic a
+    ("https://\uff48\uff55\uff47\uff47\uff49\uff4e\uff47\uff46\uff41\uff43\uff45.co", False),  # fullwidth
+    ("https://huggingface\u3002co", False),  # ideographic full stop
+    ("https://x.hf.space\u3002huggingface.co", False),
+    ("https://xn--huggingface-abc.co", False),
+    ("https://evil.com%2f.huggingface.co", False),
+    ("https://evil_host.huggingface.co", False),
+    # user info tricks
+    ("https://huggingface.co@evil.com/", False),
+    ("https://huggingface.co:443@evil.com/", False),
+    ("https://user:pass@huggingface.co/", False),
+    ("https://evil.com\\@huggingface.co/", False),
+    ("https://evil.com\\.huggingface.co/", False),
+    # ports
+    ("https://huggingface.co:443/x", True),
+    ("https://x.endpoints.huggingface.cloud:8443", True),
+    ("http://huggingface.co:443/x", False),
+    ("https://huggingface.co:99999/x", False),
+    ("https://huggingface.co:abc/x", False),
+    # other schemes and non-URLs
+    ("ftp://huggingface.co", False),
+    ("wss://huggingface.co", False),
+    ("//huggingface.co/x", False),
+    ("huggingface.co", False),
+    ("", False),
+]
+
+#: Every way hfe can come by a token: explicit ones go anywhere, the others follow the table.
+EXPLICIT_SOURCES = ("argument", "TEI_API_KEY")
+IMPLICIT_SOURCES = (*DOCUMENTED_ORDER, "login")
+
+
+@pytest.mark.parametrize(("url", "env_allowed"), ROUTING_TABLE)
+@pytest.mark.parametrize("source", [*EXPLICIT_SOURCES, *IMPLICIT_SOURCES])
+def test_token_routing_table(source: str, url: str, env_allowed: bool) -> None:
+    from hfe_core.auth import token_for_url
+
+    sent = token_for_url(SecretStr("hf_routing_secret"), source, url)
+    expected = source in EXPLICIT_SOURCES or env_allowed
+    assert sent == ("hf_routing_secret" if expected else None), (source, url)
+    assert token_for_url(None, source, url) is None
+
+
+@pytest.mark.parametrize(("url", "env_allowed"), [row for row in ROUTING_TABLE if row[1]])
+def test_allowed_urls_go_where_httpx_says(url: str, env_allowed: bool) -> None:
+    """httpx (the client that sends the token) parses each allowed URL to a Hugging Face host."""
+    import httpx
+
+    from hfe_core.auth import is_hugging_face_host
+
+    parsed = httpx.URL(url)
+    assert parsed.scheme == "https"
+    assert not parsed.userinfo
+    assert is_hugging_face_host(parsed.host)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://huggingface.co@evil.com/", "evil.com"),
+        ("https://huggingface.co:443@evil.com/", "evil.com"),
+        ("https://evil.com#.huggingface.co", "evil.com"),
+    ],
+)
+def test_user_info_tricks_go_to_the_other_host(url: str, expected: str) -> None:
+    import httpx
+
+    assert httpx.URL(url).host == expected
+
+
+def test_spaces_are_not_on_the_allow_list() -> None:
+    from hfe_core.auth import HF_HOST_SUFFIXES, HF_HOSTS, is_hugging_face_host
+
+    assert HF_HOSTS == ("huggingface.co",)
+    assert HF_HOST_SUFFIXES == (".huggingface.co", ".endpoints.huggingface.cloud")
+    assert not is_hugging_face_host("x.hf.space")
+    assert not is_hugging_face_host("hf.space")
+
+
+def test_readme_states_the_allow_list() -> None:
+    """The README's credentials rule names exactly the hosts of auth's allow-list, and https."""
+    from hfe_core.auth import HF_HOST_SUFFIXES, HF_HOSTS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    bullet = readme.split("- **Credentials.**", 1)[1].split("\n- **", 1)[0]
+    rule = " ".join(bullet.split("goes only to", 1)[1].split(";", 1)[0].split())
+    named = set(re.findall(r"`(\*?\.?[a-z0-9.-]+\.[a-z]+)`", rule))
+    assert named == {*HF_HOSTS, *(f"*{suffix}" for suffix in HF_HOST_SUFFIXES)}, rule
+    assert "`https://`" in rule
+    assert "`TEI_API_KEY`" in bullet
+    assert "hf.space" in bullet  # named as excluded
+    assert "removed from server texts before they are stored in an exception or logged" in " ".join(
+        bullet.split()
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "mode"),
+    [
+        ("https://huggingface.co/api/inference/models/x", "endpoint"),
+        ("https://router.huggingface.co/hf-inference/models/x", "endpoint"),
+        ("https://x.endpoints.huggingface.cloud", "endpoint"),
+        ("https://x.endpoints.huggingface.cloud./", "endpoint"),
+        ("https://HUGGINGFACE.CO./x", "endpoint"),
+        ("https://x.hf.space", "tei"),
+        ("https://huggingface.co.evil.com", "tei"),
+        ("https://evilhuggingface.co", "tei"),
+        ("https://huggingface.co@evil.com/", "tei"),
+        ("https://endpoints.huggingface.cloud", "tei"),
+        ("http://127.0.0.1:8080", "tei"),
+    ],
+)
+def test_mode_inference_uses_the_same_hosts(url: str, mode: str) -> None:
+    """A url implies endpoint mode exactly when its host may receive an environment token."""
+    from urllib.parse import urlsplit
+
+    from hfe_core.auth import is_hugging_face_host
+
+    assert EmbedderSettings(url=url).mode == mode
+    assert is_hugging_face_host(urlsplit(url).hostname or "") is (mode == "endpoint")
