@@ -70,6 +70,17 @@ def test_tei_mode_matches_tei_snapshots_and_local_mode(tei: TEIServer, route: st
         assert cosine(a, b) >= 0.9999
 
 
+@pytest.mark.parametrize("route", ["native", "openai"])
+def test_an_empty_string_gets_local_modes_vector_in_tei_mode(tei: TEIServer, route: str) -> None:
+    # TEI refuses "" (400 Empty); hfe sends " ", which the real tokenizer reads as no text at all:
+    # the same special tokens, so the same vector as local mode's "" (issue 11, one rule in every mode).
+    texts = ["", "a neighbour", ""]
+    remote = np.asarray(_embedder(tei, route=route).embed_documents(texts))
+    local = np.asarray(Embedder(model=MODEL_ID).embed_documents(texts))
+    for a, b in zip(local, remote, strict=True):
+        assert cosine(a, b) >= 0.9999
+
+
 async def test_async_matches_sync(tei: TEIServer) -> None:
     embedder = _embedder(tei)
     texts = [f"sentence {i} about embeddings" for i in range(70)]
