@@ -18,10 +18,14 @@ import json
 import logging
 import os
 import sys
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from hfe_core.config import EmbedderSettings
 from hfe_core.errors import HfeError
+
+if TYPE_CHECKING:
+    from hfe_core.engines import Engine
 
 __all__ = ["add_embed_parser", "run_embed"]
 
@@ -150,10 +154,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (not the one it was created with)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Emit ``record`` on the current ``sys.stderr``."""
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _log_to_stderr() -> None:
     logger = logging.getLogger("hfe")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
@@ -161,8 +174,6 @@ def _log_to_stderr() -> None:
 
 def run_embed(args: argparse.Namespace) -> int:
     """Run ``hfe embed``; 0 when the output is complete, 1 on an hfe error, 130 on Ctrl-C."""
-    from hfe_core.job import embed_file, work_dir_for
-
     _log_to_stderr()
     settings = _settings(args)
     job_options: dict[str, Any] = {
@@ -178,27 +189,19 @@ def run_embed(args: argparse.Namespace) -> int:
         "show_progress": False if args.no_progress else None,
     }
     try:
-        if args.engine == "ray":
-            from hfe_core.ray import RayEngine
+        from hfe_core.job import embed_file
 
-            engine = RayEngine(
-                EmbedderSettings(**settings),
-                workers=args.workers,
-                address=args.address,
-                num_gpus=args.num_gpus,
+        if args.engine == "ray":
+            # Built by the job once its cheap checks passed: a missing input, bad records, a complete
+            # job or a settings conflict are reported before Ray starts and loads models.
+            job_options["engine"] = partial(
+                _ray_engine, workers=args.workers, address=args.address, num_gpus=args.num_gpus
             )
-            try:
-                summary = embed_file(args.input, args.output, engine=engine, **job_options)
-            finally:
-                engine.close()
-        else:
-            summary = embed_file(args.input, args.output, **job_options, **settings)
-    except KeyboardInterrupt:
-        print(
-            f"hfe embed: interrupted. Finished chunks are kept in {work_dir_for(args.output)}; run the same "
-            "command again to resume.",
-            file=sys.stderr,
-        )
+        summary = embed_file(args.input, args.output, **job_options, **settings)
+    except KeyboardInterrupt as exc:
+        # One message: the job's (JobInterrupted) says what is kept, and only names a work folder that
+        # holds finished chunks. A Ctrl-C before the job started has nothing to say about it.
+        print(str(exc) or "hfe embed: interrupted before the job started.", file=sys.stderr)
         # Every finished chunk is on disk and fsynced; requests still in flight (and their retries, if the
         # server is down) would hold the interpreter's exit. Leave now.
         sys.stdout.flush()
@@ -212,3 +215,11 @@ def run_embed(args: argparse.Namespace) -> int:
     else:
         print(summary.format())
     return 0
+
+
+def _ray_engine(
+    settings: EmbedderSettings, *, workers: int | None, address: str | None, num_gpus: float | None
+) -> Engine:
+    from hfe_core.ray import RayEngine
+
+    return RayEngine(settings, workers=workers, address=address, num_gpus=num_gpus)

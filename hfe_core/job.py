@@ -28,16 +28,19 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -48,13 +51,22 @@ import numpy.typing as npt
 import orjson
 from tqdm.auto import tqdm
 
-from hfe_core.config import InputType
+from hfe_core.config import EmbedderSettings, InputType
 from hfe_core.corpus import BadRow, InputFormat, Row, detect_format, read_records, require_pyarrow
 from hfe_core.embedder import Embedder
 from hfe_core.engines import ChunkCounters, EmbedderEngine, Engine
-from hfe_core.errors import BadRowError, ConfigurationError, InputTypeError, InvalidInputError
+from hfe_core.errors import BadRowError, ConfigurationError, HfeError, InputTypeError, InvalidInputError
 
-__all__ = ["JobSummary", "OnBadRow", "embed_file", "embed_stream", "work_dir_for"]
+__all__ = [
+    "JobInterrupted",
+    "JobSummary",
+    "OnBadRow",
+    "OutputWriteError",
+    "embed_file",
+    "embed_stream",
+    "ids_path_for",
+    "work_dir_for",
+]
 
 logger = logging.getLogger("hfe")
 
@@ -91,6 +103,98 @@ def work_dir_for(output: str | Path) -> Path:
     return output.with_name(output.name + ".hfe-job")
 
 
+def ids_path_for(output: str | Path) -> Path:
+    """Where a ``.npy`` output's ids go: ``NAME.ids.jsonl`` next to ``NAME.npy``, one JSON value a line.
+
+    Example:
+        >>> ids_path_for("out/vectors.npy").as_posix()
+        'out/vectors.ids.jsonl'
+    """
+    return Path(output).with_suffix(".ids.jsonl")
+
+
+class OutputWriteError(HfeError, OSError):
+    """The output or the job's work folder could not be written.
+
+    A read-only folder or file system, a full disk, no permission, a path through a file. The
+    message names the file and says what to do. Chunks committed before the failure are kept:
+    once there is room (or the folder is writable), the same call resumes.
+
+    Attributes:
+        path: the file or folder that could not be written.
+        errno: the operating system's error number (``errno.ENOSPC``...), when there is one.
+    """
+
+    def __init__(self, message: str, *, path: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        if code is not None:
+            self.errno = code
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) stopped a batch job; the message says what is kept and how to resume.
+
+    It is a :class:`KeyboardInterrupt`, so ``except KeyboardInterrupt`` handles it as before.
+
+    Attributes:
+        work_dir: the job's work folder when it holds finished chunks, else ``None``.
+        chunks: the finished chunks kept in it.
+    """
+
+    def __init__(self, message: str, *, work_dir: Path | None, chunks: int) -> None:
+        super().__init__(message)
+        self.work_dir = work_dir
+        self.chunks = chunks
+
+
+#: What to do about a failed write, by error number.
+_WRITE_HINTS: dict[int, str] = {
+    errno.ENOSPC: "free some space, or choose an output (-o) on another disk",
+    errno.EDQUOT: "free some space under your quota, or choose an output (-o) on another disk",
+    errno.EROFS: "the file system is read-only: choose an output (-o) in a writable folder",
+    errno.EACCES: "choose an output (-o) in a folder you may write to, or fix its permissions",
+    errno.EPERM: "choose an output (-o) in a folder you may write to, or fix its permissions",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another output (-o)",
+}
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write under ``path`` (disk full, read-only, no permission) into OutputWriteError."""
+    try:
+        yield
+    except HfeError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        code = exc.errno if isinstance(exc, OSError) else None
+        if code is None and "full" in str(exc):  # SQLite's "database or disk is full"
+            code = errno.ENOSPC
+        if code is not None and code in errno.errorcode:
+            reason = f"{os.strerror(code).lower()} ({errno.errorcode[code]})"
+        else:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = _WRITE_HINTS.get(code or 0, "choose an output (-o) in a writable folder, or fix this one")
+        raise OutputWriteError(f"Cannot write {path}: {reason}; {hint}.", path=str(path), code=code) from exc
+
+
+def _check_writable(output: Path) -> None:
+    """Fail now, before the model loads, when the output's folder cannot be written."""
+    folder = existing = output.parent
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputWriteError(
+            f"Cannot write {output}: {existing} is a file, not a folder; choose another output (-o).",
+            path=str(existing),
+            code=errno.ENOTDIR,
+        )
+    with _writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+
+
 def _output_format(output: Path) -> OutputFormat:
     suffix = output.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -121,11 +225,12 @@ def _text_key(text: str) -> bytes:
 def _write_durably(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, fsynced, renamed into place."""
     partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    with _writing(path):
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -159,9 +264,17 @@ class JobSummary:
         dimension: the vectors' dimension.
         counters: what the engine did over the whole job: texts embedded (windows included),
             truncated and chunked inputs, requests, retries, tokens (0 when the mode does not say).
-        seconds: wall time of this run.
-        texts_per_second: distinct texts embedded by this run per second of it.
+        seconds: wall time of this run, everything included (reading, model load, writing).
+        texts_per_second: distinct texts embedded by this run per second of ``embed_seconds``: the
+            model load and the chunks kept from an earlier run count in neither.
         already_complete: the output was complete and unchanged; nothing was done.
+        load_seconds: part of ``seconds`` spent loading the model (local mode) or reading the
+            server's facts (server modes) before the first chunk.
+        embed_seconds: part of ``seconds`` spent embedding and writing the chunks of this run
+            (chunks kept from an earlier run excluded).
+        embedded_now: distinct texts embedded by this run (``embedded`` less an earlier run's).
+        ids: the ids file of a ``.npy`` output (:func:`ids_path_for`); ``None`` for Parquet, which
+            holds its ids in its ``id`` column.
 
     Example:
         >>> summary = embed_file("corpus.jsonl", "vectors.parquet")  # doctest: +SKIP
@@ -184,6 +297,10 @@ class JobSummary:
     seconds: float = 0.0
     texts_per_second: float = 0.0
     already_complete: bool = False
+    load_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    embedded_now: int = 0
+    ids: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
@@ -200,9 +317,9 @@ class JobSummary:
     def format(self) -> str:
         """A few lines for a terminal."""
         c = self.counters
-        rate = f" ({self.texts_per_second:,.1f} texts/s)" if self.texts_per_second else ""
         lines = [
             f"{self.records:,} records -> {self.output} ({self.rows:,} rows, {self.dimension} dimensions)",
+            *([f"  ids         {self.ids} (one per row, in order)"] if self.ids else []),
             f"  embedded    {self.embedded:,} distinct texts"
             + (f"; {self.duplicates:,} duplicate rows embedded once" if self.duplicates else ""),
         ]
@@ -229,7 +346,19 @@ class JobSummary:
         lines.append(
             f"  retries     {c.retries:,} of {c.requests:,} requests" if c.requests else "  retries     0"
         )
-        lines.append(f"  time        {self.seconds:,.1f} s{rate}")
+        lines.append(f"  time        {self.seconds:,.1f} s")
+        if self.load_seconds:
+            lines.append(f"  load        {self.load_seconds:,.1f} s (the model, or the server's facts)")
+        if self.embed_seconds:
+            lines.append(
+                f"  embedding   {self.embed_seconds:,.1f} s"
+                + (
+                    f" ({self.texts_per_second:,.1f} texts/s, {self.embedded_now:,} "
+                    f"text{'s' if self.embedded_now != 1 else ''} embedded in this run)"
+                    if self.texts_per_second
+                    else ""
+                )
+            )
         if self.already_complete:
             lines.append("  (the output was already complete; nothing to do)")
         return "\n".join(lines)
@@ -254,7 +383,8 @@ class _WorkDir:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def create(self, job: dict[str, Any]) -> None:
-        self.chunks_dir.mkdir(parents=True, exist_ok=True)
+        with _writing(self.chunks_dir):
+            self.chunks_dir.mkdir(parents=True, exist_ok=True)
         _write_durably(self.job_file, orjson.dumps(job, option=orjson.OPT_INDENT_2))
         _fsync_dir(self.root)
 
@@ -281,10 +411,25 @@ class _WorkDir:
         return entries
 
     def append_log(self, entry: dict[str, Any]) -> None:
-        with self.log_file.open("ab") as handle:
+        with _writing(self.log_file), self.log_file.open("ab") as handle:
             handle.write(orjson.dumps(entry) + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    def committed(self) -> tuple[int, int]:
+        """Chunks and rows the manifest records as done (read only: torn lines are skipped)."""
+        rows: dict[int, int] = {}
+        try:
+            data = self.log_file.read_bytes() if self.job_file.is_file() else b""
+        except OSError:
+            return 0, 0
+        for raw in data.splitlines():
+            try:
+                entry = orjson.loads(raw)
+                rows[int(entry["chunk"])] = int(entry["rows"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+        return len(rows), sum(rows.values())
 
     def vectors_path(self, number: int) -> Path:
         return self.chunks_dir / f"{number:08d}.npy"
@@ -303,11 +448,15 @@ class _SeenTexts:
     """Texts already embedded in this job -> (chunk, position); in SQLite on disk, not in memory."""
 
     def __init__(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        self._db = sqlite3.connect(path)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE seen (key BLOB PRIMARY KEY, chunk INTEGER, pos INTEGER) WITHOUT ROWID")
+        self._path = path
+        with _writing(path):
+            path.unlink(missing_ok=True)
+            self._db = sqlite3.connect(path)
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute(
+                "CREATE TABLE seen (key BLOB PRIMARY KEY, chunk INTEGER, pos INTEGER) WITHOUT ROWID"
+            )
         marks = ",".join("?" * _LOOKUP)  # placeholders only; the keys are bound parameters
         self._query = f"SELECT key, chunk, pos FROM seen WHERE key IN ({marks})"  # noqa: S608
 
@@ -324,11 +473,12 @@ class _SeenTexts:
         return found
 
     def add(self, number: int, keys: Sequence[bytes]) -> None:
-        self._db.executemany(
-            "INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
-            ((key, number, pos) for pos, key in enumerate(keys)),
-        )
-        self._db.commit()
+        with _writing(self._path):
+            self._db.executemany(
+                "INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
+                ((key, number, pos) for pos, key in enumerate(keys)),
+            )
+            self._db.commit()
 
     def close(self) -> None:
         self._db.close()
@@ -473,10 +623,33 @@ class _Plan:
     dedup: bool
     chunk_size: int
 
-    def job_record(self, engine: Engine) -> dict[str, Any]:
-        """What must not change for a resumed job to equal an uninterrupted one."""
-        embedder = engine.embedder
-        settings = embedder.settings
+    def job_record(self, settings: EmbedderSettings, embedder: Embedder | None = None) -> dict[str, Any]:
+        """What must not change for a resumed job to equal an uninterrupted one.
+
+        Without ``embedder``, only what the settings say, with nothing loaded or contacted: the
+        model's dimension, and the model id and prompt where a server or the model would tell them,
+        are left out (so a conflict or a complete job is found before the model loads). With it, all.
+        """
+        explicit = settings.query_prompt if self.input_type == "query" else settings.document_prompt
+        embedding: dict[str, Any] = {"mode": settings.mode}
+        if embedder is not None:
+            embedding["model"] = embedder.backend.model_id or settings.model
+        elif settings.model:
+            embedding["model"] = settings.model
+        embedding["revision"] = settings.revision
+        if embedder is not None:
+            embedding["dimension"] = embedder.dimension
+        embedding.update(
+            dimensions=settings.dimensions,
+            normalize=settings.normalize,
+            truncation=settings.truncation,
+            input_type=self.input_type,
+        )
+        if embedder is not None:
+            embedding["prompt"] = embedder.prompt(self.input_type)
+        elif explicit is not None:
+            embedding["prompt"] = explicit
+        embedding["dedup"] = self.dedup
         return {
             "layout": _LAYOUT,
             "input": {
@@ -486,26 +659,17 @@ class _Plan:
                 "keep": self.keep,
                 "chunk_size": self.chunk_size,
             },
-            "embedding": {
-                "mode": settings.mode,
-                "model": embedder.backend.model_id or settings.model,
-                "revision": settings.revision,
-                "dimension": embedder.dimension,
-                "dimensions": settings.dimensions,
-                "normalize": settings.normalize,
-                "truncation": settings.truncation,
-                "input_type": self.input_type,
-                "prompt": embedder.prompt(self.input_type),
-                "dedup": self.dedup,
-            },
+            "embedding": embedding,
         }
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _differences(old: dict[str, Any], new: dict[str, Any], *, known_only: bool = False) -> list[str]:
+    """What differs between two job records; with ``known_only``, only the keys ``new`` has."""
     changes = []
     for section in ("input", "embedding"):
         before, after = old.get(section, {}), new.get(section, {})
-        for key in sorted(set(before) | set(after)):
+        keys = set(after) if known_only else set(before) | set(after)
+        for key in sorted(keys):
             if before.get(key) != after.get(key):
                 changes.append(f"{key}: {before.get(key)!r} -> {after.get(key)!r}")
     if old.get("layout") != new.get("layout"):
@@ -513,12 +677,16 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
+#: Builds the job's engine from its settings once the cheap checks passed (e.g. starts Ray actors).
+EngineFactory = Callable[[EmbedderSettings], Engine]
+
+
 def embed_file(
     input: str | Path,
     output: str | Path,
     *,
     embedder: Embedder | None = None,
-    engine: Engine | None = None,
+    engine: Engine | EngineFactory | None = None,
     input_format: InputFormat | None = None,
     text_field: str = "text",
     id_field: str | None = None,
@@ -536,12 +704,19 @@ def embed_file(
     Run the same call again after any interruption and it resumes where it stopped; the
     output equals an uninterrupted run's. See the module documentation for how.
 
+    Everything that needs no model is checked before the model is loaded (or a server is
+    contacted): the input exists and has no bad records, the output's folder is writable, the
+    job is not already complete and an unfinished one has the same settings.
+
     Args:
         input: a ``.jsonl``, ``.csv``, ``.tsv``, ``.parquet`` or ``.txt`` file (one text per line).
         output: a ``.parquet`` file (columns ``id``, ``embedding`` and the ``keep`` fields) or a ``.npy``
-            file (a ``(rows, dimension)`` float32 array; the ids go to ``OUTPUT.ids.jsonl``, one per line).
+            file (a ``(rows, dimension)`` float32 array; the ids go to ``NAME.ids.jsonl`` next to
+            ``NAME.npy``, one JSON value per line: see :func:`ids_path_for`).
         embedder: the :class:`~hfe_core.embedder.Embedder` to use; default: one built from ``settings``.
-        engine: what embeds the chunks, e.g. ``hfe_core.ray.RayEngine``; default: ``embedder``.
+        engine: what embeds the chunks: an engine (e.g. ``hfe_core.ray.RayEngine``), or a function
+            that builds one from the job's settings (``settings`` are then allowed), called only once
+            the cheap checks passed and closed at the end; default: ``embedder``.
         input_format: ``"jsonl"``, ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"text"``; default: the suffix's.
         text_field: the field or column holding the text (not used for text files).
         id_field: the field or column holding the record's id (written as a string); default: the
@@ -562,10 +737,13 @@ def embed_file(
 
     Raises:
         BadRowError: bad records with ``on_bad_row="error"``; names them by line or row.
-        ConfigurationError: an unknown format, a missing column, an existing output without
-            ``overwrite``, or an unfinished job started with other settings.
+        ConfigurationError: a missing input, an unknown format, a missing column, an existing output
+            without ``overwrite``, or an unfinished job started with other settings.
+        OutputWriteError: the output's folder is read-only, the disk is full, or a write failed;
+            every chunk done is kept, and the same call resumes once it can write.
         EmbeddingError: the model or server failed (after the retry budget); every chunk done is
             kept, and the same call resumes.
+        JobInterrupted: Ctrl-C; says which chunks are kept and whether the same call resumes.
 
     Example:
         >>> from hfe_core import Embedder, embed_file
@@ -575,6 +753,15 @@ def embed_file(
         100000
     """
     started = time.perf_counter()
+    factory: EngineFactory | None = None
+    if engine is not None and not isinstance(engine, Engine):
+        if not callable(engine):
+            raise ConfigurationError(
+                f"engine={engine!r}: pass an engine (e.g. RayEngine) or a function building one."
+            )
+        factory, engine = engine, None
+        if embedder is not None:
+            raise ConfigurationError("Pass either an engine factory and settings, or an embedder, not both.")
     if engine is not None and (embedder is not None or settings):
         raise ConfigurationError("Pass either an engine, or an embedder or settings, not both.")
     if embedder is not None and settings:
@@ -587,7 +774,10 @@ def embed_file(
         raise ConfigurationError(f"chunk_size={chunk_size!r}: use a positive integer.")
     source, target = Path(input), Path(output)
     if not source.is_file():
-        raise ConfigurationError(f"The input {str(source)!r} does not exist or is not a file.")
+        raise ConfigurationError(
+            f"The input {str(source)!r} does not exist or is not a file. Check the path (it is read "
+            f"relative to {os.getcwd()})."
+        )
     plan = _Plan(
         source,
         target,
@@ -603,71 +793,151 @@ def embed_file(
     )
     if plan.fmt == "parquet" or plan.out_fmt == "parquet":
         require_pyarrow()
-    if engine is None:
-        engine = EmbedderEngine(embedder or Embedder(**settings), owned=embedder is None)
-        owned_engine = True
+    # Nothing is loaded or contacted here: an Embedder loads its model (or reads a server) on first use.
+    default: EmbedderEngine | None = None
+    if factory is not None:
+        resolved = EmbedderSettings(**settings)
+        build: Callable[[], Engine] = partial(factory, resolved)
+    elif engine is not None:
+        resolved, build = engine.embedder.settings, partial(_given, engine)
     else:
-        owned_engine = False
+        default = EmbedderEngine(embedder or Embedder(**settings), owned=embedder is None)
+        resolved, build = default.embedder.settings, partial(_given, default)
+    job = _Job(plan, resolved, build, overwrite=overwrite, show_progress=show_progress, started=started)
     try:
-        return _Job(plan, engine, overwrite=overwrite, show_progress=show_progress, started=started).run()
+        return job.run()
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, JobInterrupted):
+            raise
+        raise job.interrupted().with_traceback(exc.__traceback__) from None
     finally:
-        if owned_engine:
-            engine.close()
+        if default is not None:
+            default.close()
+        elif factory is not None and job.engine is not None:  # the factory's engine is ours to close
+            job.engine.close()
+
+
+def _given(engine: Engine) -> Engine:
+    return engine
+
+
+def _settings_conflict(root: Path, changes: list[str]) -> ConfigurationError:
+    return ConfigurationError(
+        f"{root} holds a job started with other settings ({'; '.join(changes)}). Run it with its "
+        "settings to finish it, or pass --overwrite (overwrite=True) to start again."
+    )
 
 
 class _Job:
     def __init__(
-        self, plan: _Plan, engine: Engine, *, overwrite: bool, show_progress: bool | None, started: float
+        self,
+        plan: _Plan,
+        settings: EmbedderSettings,
+        build: Callable[[], Engine],
+        *,
+        overwrite: bool,
+        show_progress: bool | None,
+        started: float,
     ) -> None:
         self.plan = plan
-        self.engine = engine
+        self.settings = settings
+        self._build = build
+        self.engine: Engine | None = None
         self.overwrite = overwrite
         self.show_progress = show_progress
         self.started = started
         self.work = _WorkDir(work_dir_for(plan.output))
-        self.summary = JobSummary(input=str(plan.input), output=str(plan.output))
+        self.summary = JobSummary(
+            input=str(plan.input),
+            output=str(plan.output),
+            ids=str(ids_path_for(plan.output)) if plan.out_fmt == "npy" else None,
+        )
         self.input_digest = ""
+        self._stale: str | None = None  # why a complete job's output must be made again
+
+    def interrupted(self) -> JobInterrupted:
+        """The Ctrl-C message: what is kept, and whether the same command resumes."""
+        chunks, rows = self.work.committed()
+        if chunks:
+            return JobInterrupted(
+                f"hfe embed: interrupted. {chunks:,} chunk{'s' if chunks != 1 else ''} ({rows:,} rows) "
+                f"are done and kept in {self.work.root}; run the same command again to resume.",
+                work_dir=self.work.root,
+                chunks=chunks,
+            )
+        return JobInterrupted(
+            "hfe embed: interrupted before any chunk was done; nothing is kept. Run the same command "
+            "again to start.",
+            work_dir=None,
+            chunks=0,
+        )
+
+    def _explain(self, exc: OutputWriteError) -> None:
+        """Add to a write error what is kept and how to go on."""
+        chunks, rows = self.work.committed()
+        if chunks:
+            then = (
+                f" {chunks:,} chunk{'s' if chunks != 1 else ''} ({rows:,} rows) are done and kept in "
+                f"{self.work.root}; then run the same command again to resume."
+            )
+        else:
+            then = " Nothing was embedded yet."
+        exc.args = (f"{exc.args[0]}{then}",)
 
     # -- setting up ------------------------------------------------------------------------------
-    def _open_work_dir(self, record: dict[str, Any]) -> dict[int, dict[str, Any]] | JobSummary:
-        """Start or resume; returns the committed chunks, or the summary of a job already complete."""
+    def _before_load(self, cheap: dict[str, Any]) -> JobSummary | None:
+        """The checks that need no model; returns the summary of a job already complete.
+
+        Settings conflicts, a complete job, an output no job wrote, a folder that cannot be written.
+        """
         work, output = self.work, self.plan.output
-        if self.overwrite:
-            work.wipe()
-            output.unlink(missing_ok=True)
-        elif work.exists():
+        if not self.overwrite and work.exists():
             old = work.read_job()
-            changes = _differences(old, record)
+            changes = _differences(old, cheap, known_only=True)
             if changes:
-                raise ConfigurationError(
-                    f"{work.root} holds a job started with other settings ({'; '.join(changes)}). Run it "
-                    "with its settings to finish it, or pass --overwrite (overwrite=True) to start again."
-                )
+                raise _settings_conflict(work.root, changes)
             if old.get("complete"):
                 if old.get("input_digest") != self.input_digest:
-                    logger.info(
-                        "hfe embed: %s changed since %s was written; embedding again.",
-                        self.plan.input,
-                        output,
-                    )
-                    work.wipe()
-                elif _file_sha256(output) == old.get("output_sha256") and work.summary_file.is_file():
+                    self._stale = f"{self.plan.input} changed since {output} was written"
+                elif (
+                    _file_sha256(output) != old.get("output_sha256")
+                    or not work.summary_file.is_file()
+                    or (self.summary.ids is not None and not Path(self.summary.ids).is_file())
+                ):
+                    self._stale = f"{output} is missing or changed since the job completed"
+                else:
                     summary = JobSummary.from_dict(orjson.loads(work.summary_file.read_bytes()))
                     summary.already_complete = True
+                    summary.ids = self.summary.ids
                     summary.seconds = time.perf_counter() - self.started
-                    summary.texts_per_second = 0.0
+                    summary.texts_per_second = summary.load_seconds = summary.embed_seconds = 0.0
+                    summary.embedded_now = 0
                     return summary
-                else:
-                    logger.info(
-                        "hfe embed: %s is missing or changed since the job completed; embedding again.",
-                        output,
-                    )
-                    work.wipe()
-        elif output.exists():
+        elif not self.overwrite and output.exists():
             raise ConfigurationError(
                 f"{output} exists and no job in {work.root} wrote it. Pass --overwrite (overwrite=True) to "
                 "replace it, or choose another output."
             )
+        _check_writable(output)
+        return None
+
+    def _open_work_dir(self, record: dict[str, Any]) -> dict[int, dict[str, Any]]:
+        """Start or resume, now that the model's facts are known; returns the committed chunks."""
+        work, output = self.work, self.plan.output
+        if self.overwrite:
+            work.wipe()
+            with _writing(output):
+                output.unlink(missing_ok=True)
+                if self.summary.ids is not None:
+                    Path(self.summary.ids).unlink(missing_ok=True)
+        elif work.exists():
+            old = work.read_job()
+            changes = _differences(old, record)  # what the model or the server says, too
+            if changes:
+                raise _settings_conflict(work.root, changes)
+            if old.get("complete"):
+                logger.info("hfe embed: %s; embedding again.", self._stale or f"{output} is stale")
+                work.wipe()
         if not work.exists():
             work.create(record)
             return {}
@@ -695,13 +965,26 @@ class _Job:
 
     # -- running -------------------------------------------------------------------------------
     def run(self) -> JobSummary:
+        try:
+            return self._run()
+        except OutputWriteError as exc:
+            self._explain(exc)
+            raise
+
+    def _run(self) -> JobSummary:
         plan, work, summary = self.plan, self.work, self.summary
-        record = plan.job_record(self.engine)
-        total, self.input_digest = self._scan()  # bad records stop the job before it leaves any trace
-        opened = self._open_work_dir(record)
-        if isinstance(opened, JobSummary):
-            return opened
-        committed = opened
+        # First what needs no model (bad records stop the job before it leaves any trace)...
+        total, self.input_digest = self._scan()
+        done = self._before_load(plan.job_record(self.settings))
+        if done is not None:
+            return done
+        # ... then the engine, the model (or the server's facts) and the job's full record.
+        loading = time.perf_counter()
+        self.engine = engine = self._build()
+        engine.embedder.backend.warm_up()  # the model, or the server's /info: load time, not embedding time
+        record = plan.job_record(self.settings, engine.embedder)
+        summary.load_seconds = time.perf_counter() - loading
+        committed = self._open_work_dir(record)
         summary.dimension = int(record["embedding"]["dimension"])
         seen = _SeenTexts(work.dedup_file) if plan.dedup else None
         vectors = _ChunkVectors(work)
@@ -709,9 +992,7 @@ class _Job:
         # Chunks are planned in input order and committed in input order; with a server (or Ray), the
         # next chunk is already being embedded while one is committed, so the server never idles between
         # chunks. Memory: ``depth`` chunks at most.
-        depth = int(getattr(self.engine, "pipeline_depth", 0) or 0) or (
-            2 if _reads_ahead(self.engine.embedder) else 1
-        )
+        depth = int(getattr(engine, "pipeline_depth", 0) or 0) or (2 if _reads_ahead(engine.embedder) else 1)
         pending: deque[_Pending] = deque()
         bar = tqdm(
             total=total, unit="text", desc="hfe embed", disable=self._progress_disabled(), smoothing=0.1
@@ -729,11 +1010,14 @@ class _Job:
             bar.update(int(entry["records"]))
             bar.set_postfix(duplicates=totals["duplicates"], refresh=False)
 
+        embedding = time.perf_counter()
+        kept_seconds = 0.0  # spent checking chunks kept from an earlier run: not embedding time
         try:
             records = read_records(
                 plan.input, plan.fmt, text_field=plan.text_field, id_field=plan.id_field, keep=plan.keep
             )
             for chunk in _chunks(records, plan.chunk_size):
+                began = time.perf_counter()
                 entry = committed.get(chunk.number)
                 digest = chunk.digest()
                 if entry is not None and entry.get("digest") == digest and work.intact(entry):
@@ -741,19 +1025,21 @@ class _Job:
                     if seen is not None:
                         seen.add(chunk.number, [_text_key(row.text) for row in chunk.rows])
                     pending.append(_Pending(chunk, digest, entry=entry))
+                    kept_seconds += time.perf_counter() - began
                 else:
                     if entry is not None:
                         summary.redone_chunks += 1
                     vectors.forget(chunk.number)
                     pending.append(
-                        self._start(chunk, digest, seen, background=depth > 1, done=totals["rows"])
+                        self._start(engine, chunk, digest, seen, background=depth > 1, done=totals["rows"])
                     )
                 while len(pending) >= depth:
                     commit_oldest()
             while pending:
                 commit_oldest()
         except BaseException as exc:
-            if not isinstance(exc, BadRowError | ConfigurationError):
+            # Ctrl-C and write failures say what is kept in their own message (one message, not two).
+            if not isinstance(exc, BadRowError | ConfigurationError | OutputWriteError | KeyboardInterrupt):
                 logger.warning(
                     "hfe embed: stopped (%s). %d chunks (%d rows) are done and kept in %s; run the same "
                     "command again to resume.",
@@ -767,6 +1053,7 @@ class _Job:
             bar.close()
             if seen is not None:
                 seen.close()
+        summary.embed_seconds = max(0.0, time.perf_counter() - embedding - kept_seconds)
         self._assemble(chunks)
         self._finish(record, chunks, totals["embedded_now"])
         return summary
@@ -777,7 +1064,14 @@ class _Job:
         return not self.show_progress
 
     def _start(
-        self, chunk: _Chunk, digest: str, seen: _SeenTexts | None, *, background: bool, done: int
+        self,
+        engine: Engine,
+        chunk: _Chunk,
+        digest: str,
+        seen: _SeenTexts | None,
+        *,
+        background: bool,
+        done: int,
     ) -> _Pending:
         """Decide which texts of ``chunk`` are new to the job and start embedding them."""
         plan = self.plan
@@ -799,7 +1093,7 @@ class _Job:
         texts = [rows[pos].text for pos in to_embed]
         future = None
         if texts:
-            call = partial(self.engine.embed_chunk, texts, input_type=plan.input_type)
+            call = partial(engine.embed_chunk, texts, input_type=plan.input_type)
             future = _in_daemon_thread(call) if background else _now(call)
         return _Pending(chunk, digest, keys, earlier, first_here, to_embed, future, time.perf_counter())
 
@@ -860,19 +1154,23 @@ class _Job:
         output = self.plan.output
         partial = output.with_name(output.name + ".partial")
         if self.plan.out_fmt == "npy":
-            _write_npy(partial, self.work, chunks, self.summary.dimension)
-            ids = output.with_suffix(".ids.jsonl")
+            with _writing(output):
+                _write_npy(partial, self.work, chunks, self.summary.dimension)
+            ids = ids_path_for(output)
             ids_partial = ids.with_name(ids.name + ".partial")
-            with ids_partial.open("wb") as handle:
+            with _writing(ids), ids_partial.open("wb") as handle:
                 for entry in chunks:
                     for identifier in orjson.loads(self.work.rows_path(entry["chunk"]).read_bytes())["ids"]:
                         handle.write(orjson.dumps(identifier) + b"\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(ids_partial, ids)
+            with _writing(ids):
+                os.replace(ids_partial, ids)
         else:
-            _write_parquet(partial, self.work, chunks, self.summary.dimension, self.plan)
-        os.replace(partial, output)
+            with _writing(output):
+                _write_parquet(partial, self.work, chunks, self.summary.dimension, self.plan)
+        with _writing(output):
+            os.replace(partial, output)
         _fsync_dir(output.parent)
 
     def _finish(self, record: dict[str, Any], chunks: list[dict[str, Any]], embedded_now: int) -> None:
@@ -886,7 +1184,10 @@ class _Job:
             summary.skipped.extend(entry["skipped"])
             summary.counters.add(ChunkCounters(**entry["counters"]))
         summary.seconds = time.perf_counter() - self.started
-        summary.texts_per_second = embedded_now / summary.seconds if embedded_now else 0.0
+        summary.embedded_now = embedded_now
+        summary.texts_per_second = (
+            embedded_now / summary.embed_seconds if embedded_now and summary.embed_seconds else 0.0
+        )
         _write_durably(work.summary_file, orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2))
         done = {
             **record,

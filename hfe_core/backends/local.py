@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -111,6 +112,73 @@ def select_device(requested: str | None) -> str:
     return requested
 
 
+#: Files that show a model is in the Hugging Face cache (sentence-transformers' own, or any transformers').
+_MARKER_FILES = ("modules.json", "config.json")
+
+
+def _is_hub_id(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` may name a Hub repository rather than a local folder."""
+    return not os.path.exists(name_or_path)
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _check_hub(model: str, kwargs: dict[str, Any]) -> bool:
+    """Before loading a Hub model online: is it cached, can the Hub be reached? Says so once.
+
+    One request with a short timeout (``HF_HUB_ETAG_TIMEOUT``, 10 s by default) instead of the retries
+    of every file download. Returns True when the model must be loaded from the cache alone (the Hub
+    cannot be reached but the model is cached).
+
+    Raises:
+        ModelLoadError: the model is not in the cache and the Hub cannot be reached.
+    """
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    cache = kwargs.get("cache_folder") or constants.HF_HUB_CACHE
+    revision = kwargs.get("revision")
+    try:
+        cached = any(
+            isinstance(try_to_load_from_cache(model, name, cache_dir=cache, revision=revision), str)
+            for name in _MARKER_FILES
+        )
+    except HFValidationError:
+        return False  # neither a folder nor a repository id: sentence-transformers says what is wrong
+    try:
+        HfApi(endpoint=constants.ENDPOINT, token=kwargs.get("token")).model_info(
+            model, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT
+        )
+    except HfHubHTTPError:
+        pass  # the Hub answered (not found, gated, private): loading reports it
+    except Exception as exc:  # noqa: BLE001 - no answer at all: a connection error, a timeout, a proxy
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+        if cached:
+            logger.info(
+                "hfe: the Hub (%s) cannot be reached (%s); loading %s from the cache.",
+                constants.ENDPOINT,
+                reason,
+                model,
+            )
+            return True
+        raise ModelLoadError(
+            f"Could not load the sentence-transformers model {model!r}: it is not in the Hugging Face "
+            f"cache ({cache}) and the Hub ({constants.ENDPOINT}) cannot be reached ({reason}). Check the "
+            "network (or HF_ENDPOINT and the proxy settings); or pass a local folder as the model; or "
+            "download it where the Hub is reachable (with HF_HUB_OFFLINE=1, hfe then uses the cache only "
+            "and never tries the Hub)."
+        ) from exc
+    if not cached:
+        logger.info(
+            "hfe: %s is not in the Hugging Face cache; downloading it from %s.", model, constants.ENDPOINT
+        )
+    return False
+
+
 class LocalBackend(Backend):
     """sentence-transformers in process."""
 
@@ -118,14 +186,19 @@ class LocalBackend(Backend):
     sort_by_length = True
     _handle: _LoadedModel | None = None
 
-    @property
     def warm_up(self) -> bool:
-        """Load the model now if this backend has not loaded it yet."""
+        """Load the model now if this backend has not loaded it yet.
+
+        Returns:
+            True when this call loaded it (or took it from the process's cache), False when it was
+            loaded before.
+        """
         if self._handle is not None:
             return False
-        self._loaded()
+        _ = self._loaded
         return True
 
+    @property
     def _loaded(self) -> _LoadedModel:
         if self._handle is None:
             self._handle = self._from_cache()
@@ -160,6 +233,9 @@ class LocalBackend(Backend):
         kwargs.setdefault("cache_folder", settings.cache_folder)
         if settings.token is not None:
             kwargs.setdefault("token", settings.token.get_secret_value())
+        if not kwargs.get("local_files_only") and _is_hub_id(name_or_path) and not _hub_offline():
+            if _check_hub(name_or_path, kwargs):
+                kwargs["local_files_only"] = True
         logger.info("hfe: loading %s on %s", name_or_path, device)
         try:
             return st.SentenceTransformer(name_or_path, device=device, **kwargs)  # type: ignore[no-any-return]

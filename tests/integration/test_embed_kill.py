@@ -396,13 +396,18 @@ def test_ctrl_c_exits_130_and_resumes(server: TEIServer, clean: Clean, tmp_path:
     k = seeded(3).randint(4, CHUNKS - 6)
     run = run_embed(command, tmp_path / "logs", after_lines=k, sig=signal.SIGINT)
     assert run.returncode == 130, run.stderr
-    assert "interrupted" in run.stderr
-    assert "run the same command again" in run.stderr
     assert "Traceback" not in run.stderr
     assert run.stdout == ""
     assert not target.exists()
     committed = manifest_lines(target)
     assert k <= len(committed) < CHUNKS
+    # One message (not a warning and then the same words again), with what is kept and where.
+    assert run.stderr.count("interrupted") == 1, run.stderr
+    assert run.stderr.count("run the same command again") == 1, run.stderr
+    assert (
+        f"hfe embed: interrupted. {len(committed)} chunks ({len(committed) * CHUNK:,} rows) are done and "
+        f"kept in {target}.hfe-job; run the same command again to resume."
+    ) in run.stderr.splitlines()
 
     run = run_embed(command, tmp_path / "logs")
     summary = assert_resumed_equal(run, target, clean)
@@ -428,7 +433,7 @@ def test_ctrl_c_while_the_server_is_down_exits_promptly(
     except subprocess.TimeoutExpired:
         pytest.fail("hfe embed still ran 3 s after Ctrl-C (server down); it was killed")
     assert run.returncode == 130, run.stderr
-    assert "run the same command again" in run.stderr
+    assert run.stderr.count("run the same command again") == 1, run.stderr
     assert "Traceback" not in run.stderr
     assert 2 <= len(manifest_lines(target)) < CHUNKS
 
