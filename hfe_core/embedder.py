@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from functools import partial
+from typing import Any, Literal, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +44,7 @@ __all__ = ["Embedder", "EmbeddingResult", "EmbeddingStats"]
 
 logger = logging.getLogger("hfe")
 
+T = TypeVar("T")
 MemoryAction = Literal["add", "update", "search"]
 _Outcome = tuple[list["npt.NDArray[np.float32] | None"], dict[int, BaseException]]
 
@@ -56,6 +59,8 @@ class EmbeddingStats:
         texts_embedded: texts sent to the model (more than inputs when chunking).
         batches: calls made to the backend.
         truncated: inputs cut to the model's limit.
+        truncation_counted: False when ``truncated`` could not be counted (a server without
+            ``/tokenize``, or a failed count): the inputs were still truncated by the server.
         chunked: inputs split into windows and averaged.
         seconds: wall time of the call, ``load_seconds`` included.
         load_seconds: part of ``seconds`` spent loading the model (local) or reading the server's
@@ -82,6 +87,7 @@ class EmbeddingStats:
     batches: int = 0
     truncated: int = 0
     chunked: int = 0
+    truncation_counted: bool = True
     seconds: float = 0.0
     load_seconds: float = 0.0
     requests: int = 0
@@ -162,6 +168,43 @@ def _refuse_other_dimensions(
             )
 
 
+def _may_exceed(texts: list[str], max_tokens: int) -> bool:
+    """The cheap bound: whether any text could have more tokens than ``max_tokens`` (see truncation)."""
+    bound = max(1, max_tokens - 8)  # generous for special tokens; the count itself is exact
+    return any(len(text) * 4 + 1 > bound for text in texts)
+
+
+def _count_truncated(backend: Backend, texts: list[str], prompt: str, max_tokens: int) -> list[int] | None:
+    """The inputs the server truncates (exact), or ``None`` when they cannot be counted."""
+    try:
+        return plan_truncation(
+            texts,
+            policy="truncate",
+            max_tokens=max_tokens,
+            overhead=backend.prompt_overhead(prompt),
+            spans=backend.token_spans,
+        ).truncated
+    except NotFoundError:
+        logger.info("hfe: the server cannot tokenize, so truncated inputs are not counted.")
+    except Exception as exc:  # noqa: BLE001 - the vectors do not depend on the count: report, go on
+        logger.warning("hfe: truncated inputs could not be counted (%s: %s).", type(exc).__name__, exc)
+    return None
+
+
+def _in_background(work: Callable[[], T]) -> Future[T]:
+    """Run ``work`` in a daemon thread (never one that interpreter exit waits for); its future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="hfe-count", daemon=True).start()
+    return future
+
+
 @dataclass
 class _Job:
     items: list[str]
@@ -172,6 +215,9 @@ class _Job:
     show_progress: bool
     started: float
     load_seconds: float = 0.0
+    #: The count of truncated inputs, when it runs beside the embedding (``None``: not counted).
+    counting: Future[list[int] | None] | None = None
+    counted: bool = True
     counters: dict[str, float] = field(default_factory=dict)
     batches: list[list[int]] = field(default_factory=list)  # rows of plan.texts, per backend call
 
@@ -249,7 +295,14 @@ class Embedder:
 
     def __repr__(self) -> str:
         s = self._settings
-        return f"Embedder(mode={s.mode!r}, model={s.model!r}, url={s.url!r}, device={s.device!r})"
+        url = s.url
+        if url:  # a password in the URL's user info is a credential
+            from urllib.parse import urlparse
+
+            from hfe_core.auth import redact
+
+            url = redact(url, [urlparse(url).password])
+        return f"Embedder(mode={s.mode!r}, model={s.model!r}, url={url!r}, device={s.device!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Embedder, (self._settings,))
@@ -301,20 +354,32 @@ class Embedder:
         backend = self._backend
         policy = truncation or self._settings.truncation or "truncate"
         max_tokens = backend.max_input_tokens
-        try:
-            job.plan = plan_truncation(
-                items,
-                policy=policy,
-                max_tokens=max_tokens,
-                overhead=backend.prompt_overhead(job.prompt) if max_tokens else 0,
-                spans=backend.token_spans,
-            )
-        except NotFoundError:
-            if policy != "truncate":
-                raise
-            # The backend truncates by itself; only the count of truncated inputs is lost.
-            logger.info("hfe: the server cannot tokenize, so truncated inputs are not counted.")
+        # Under "truncate" (and "truncate_left" where the server keeps the end itself) every text is
+        # sent as it is: counting the ones the server cuts does not change what is sent, so a count
+        # that needs the server's /tokenize runs beside the embedding, never before it.
+        count_only = (policy == "truncate" and not backend.truncates_left) or (
+            policy == "truncate_left" and backend.truncates_left and not job.prompt
+        )
+        if count_only and max_tokens and _may_exceed(items, max_tokens) and backend.tokenizes_remotely:
             job.plan = TruncationPlan(list(items), list(range(len(items))), [0] * len(items))
+            job.counting = _in_background(partial(_count_truncated, backend, items, job.prompt, max_tokens))
+        else:
+            try:
+                job.plan = plan_truncation(
+                    items,
+                    policy="truncate" if count_only else policy,
+                    max_tokens=max_tokens,
+                    overhead=backend.prompt_overhead(job.prompt) if max_tokens else 0,
+                    spans=backend.token_spans,
+                    cut=policy == "truncate" and backend.truncates_left,
+                )
+            except NotFoundError:
+                if not count_only:
+                    raise
+                # The backend truncates by itself; only the count of truncated inputs is lost.
+                logger.info("hfe: the server cannot tokenize, so truncated inputs are not counted.")
+                job.plan = TruncationPlan(list(items), list(range(len(items))), [0] * len(items))
+                job.counted = False
         texts = job.plan.texts
         rows = list(range(len(texts)))
         if backend.sort_by_length:
@@ -327,6 +392,10 @@ class Embedder:
     def _finish(self, job: _Job, outcome: _Outcome) -> EmbeddingResult:
         parts, errors = outcome
         _refuse_other_dimensions(job, parts, errors)
+        if job.counting is not None:
+            truncated = job.counting.result()  # the async path has awaited it already
+            job.plan.truncated = truncated or []
+            job.counted = truncated is not None
         stats = EmbeddingStats(
             input_type=job.input_type,
             inputs=len(job.items),
@@ -334,6 +403,7 @@ class Embedder:
             batches=len(job.batches),
             truncated=len(job.plan.truncated),
             chunked=len(job.plan.chunked),
+            truncation_counted=job.counted,
         )
         failed = [number for number, part in enumerate(parts) if part is None]
         if failed:
@@ -511,7 +581,10 @@ class Embedder:
             job = await asyncio.to_thread(
                 self._prepare, items, input_type, truncation, batch_size, show_progress
             )
-        return self._finish(job, await self._run_async(job) if job.items else ([], {}))
+        outcome = await self._run_async(job) if job.items else ([], {})
+        if job.counting is not None:
+            await asyncio.wrap_future(job.counting)
+        return self._finish(job, outcome)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed documents (document prompt) and return lists of floats.

@@ -73,6 +73,7 @@ def plan_truncation(
     max_tokens: int | None,
     overhead: int,
     spans: Callable[[list[str]], list[list[Span]]],
+    cut: bool = False,
 ) -> TruncationPlan:
     """Decide what to embed for ``texts`` under ``policy``.
 
@@ -84,6 +85,8 @@ def plan_truncation(
         overhead: tokens every input costs besides its own (special tokens, prompt).
         spans: the backend's tokenizer: character spans of each text's tokens,
             without special tokens. Only called for texts that may be too long.
+        cut: under ``"truncate"``, cut the texts client-side to their first tokens that fit, for
+            a backend that would otherwise keep their end (TEI told to truncate on the left).
 
     Returns:
         The plan.
@@ -117,6 +120,9 @@ def plan_truncation(
             max_tokens=max_tokens,
         )
     if policy == "truncate":
+        if cut:
+            for index in too_long:
+                plan.texts[index] = texts[index][: token_spans[index][budget - 1][1]]
         plan.truncated = too_long
         return plan
     if policy == "truncate_left":

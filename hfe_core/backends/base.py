@@ -58,6 +58,12 @@ class Backend(ABC):
     server_clients: int = 1
     #: ``max_concurrency`` before :meth:`share_server` divided it (sharing again starts from it).
     _whole_concurrency: int | None = None
+    #: True while :meth:`token_spans` costs a round trip to a server: the embedder then counts the
+    #: inputs a server truncates beside the embedding, never before it.
+    tokenizes_remotely: bool = False
+    #: True when the backend keeps the end of a too-long input by itself (TEI's
+    #: ``truncation_direction``) because the settings say ``truncate_left``: nothing is cut client-side.
+    truncates_left: bool = False
 
     def __init__(self, settings: EmbedderSettings) -> None:
         self.settings = settings

@@ -37,13 +37,13 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from hfe_core.answers import read_json_vectors, read_vectors
 from hfe_core.auth import token_for_url
 from hfe_core.backends.base import Backend
 from hfe_core.backends.tei import (
     HTTPResponse,
     TEIBackend,
     _Attempts,
-    _loads,
     _Outcome,
     _server_message,
     classify,
@@ -499,59 +499,38 @@ class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
         logger.debug("hfe: %s is %s", self._label, endpoint.status)
         self._check_state(endpoint)
 
-    def _decode(self, response: HTTPResponse) -> npt.NDArray[np.float32]:
-        if self.settings.route != "openai":
-            data = _loads(response)
-            if isinstance(data, dict) and "embeddings" in data:
-                # The default Inference Endpoints image (not TEI) wraps the vectors.
-                return np.asarray(data["embeddings"], dtype=np.float32)
-            return np.asarray(data, dtype=np.float32)
-        return super()._decode(response)
+    def _read(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
+        """The checked vectors of a 200 answer, whatever shape the endpoint's image answers.
+
+        TEI's ``(count, dim)`` takes the fast path of :func:`~hfe_core.answers.read_json_vectors`; the
+        default Inference Endpoints image's ``{"embeddings": ...}``, a flat ``(dim,)`` vector for one
+        input, and per-token arrays, ragged or not (pooled with ``pooling="mean"``), fall back to
+        :func:`~hfe_core.answers.read_vectors`. Vectors are normalized here when ``normalize`` is on:
+        an image that is not TEI ignores the flag (TEI's own unit vectors change by a rounding at most).
+
+        Raises:
+            TokenLevelOutputError: per-token arrays without ``pooling="mean"``.
+            ResponseFormatError: anything else that is not ``count`` finite vectors.
+        """
+        if self.settings.route == "openai":
+            return super()._read(response, count)
+        label = self._request_label(count)
+        vectors = read_json_vectors(response.content, count, label=label, pooling=self.settings.pooling)
+        return _normalized(vectors) if self.settings.normalize else vectors
+
+
+def _normalized(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Unit-length rows (zero rows stay zero); norms in float64, so huge values cannot overflow."""
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 # -- the serverless Inference API -----------------------------------------------------------------------
 def vectors_from_answer(
     answer: npt.ArrayLike, count: int, *, pooling: str | None, label: str
 ) -> npt.NDArray[np.float32]:
-    """Read a feature-extraction answer by its shape: one vector per text, pooling token-level arrays.
-
-    * a flat ``(dim,)`` vector answers one text; ``(count, dim)`` answers a list;
-    * ``(tokens, hidden)`` for one text, ``(count, tokens, hidden)`` and ``(count, 1, tokens, hidden)``
-      are per-token arrays from a model that is not a sentence-embedding model: averaged over the
-      tokens with ``pooling="mean"``, else :class:`~hfe_core.errors.TokenLevelOutputError`.
-
-    Args:
-        answer: the parsed answer.
-        count: how many texts were sent.
-        pooling: ``"mean"`` or ``None``.
-        label: the model or URL, for messages.
-
-    Raises:
-        TokenLevelOutputError: per-token arrays without ``pooling="mean"``.
-        ResponseFormatError: any other shape.
-    """
-    array = np.asarray(answer, dtype=np.float32)
-    shape = array.shape
-    if array.ndim == 1 and count == 1 and shape[0] > 0:
-        return array[None, :]
-    if array.ndim == 2 and (shape[0] == count and (count > 1 or shape[0] == 1)):
-        return array
-    token_level: npt.NDArray[np.float32] | None = None
-    if array.ndim == 2 and count == 1:
-        token_level = array[None, :, :]  # (tokens, hidden)
-    elif array.ndim == 3 and shape[0] == count:
-        token_level = array  # (count, tokens, hidden)
-    elif array.ndim == 4 and shape[0] == count and shape[1] == 1:
-        token_level = array[:, 0]  # (count, 1, tokens, hidden)
-    if token_level is None:
-        raise ResponseFormatError(
-            f"{label} answered an array of shape {shape} for {count} text(s); expected one vector per "
-            "text. Is this a feature-extraction (embedding) model?"
-        )
-    if pooling != "mean":
-        raise token_level_error(label, f"of shape {shape}")
-    pooled: npt.NDArray[np.float32] = token_level.mean(axis=1, dtype=np.float32)
-    return pooled
+    """Alias of :func:`hfe_core.answers.read_vectors`, kept for callers of this older name."""
+    return read_vectors(answer, count, label=label, pooling=pooling)
 
 
 def token_level_error(label: str, what: str) -> TokenLevelOutputError:
@@ -698,11 +677,9 @@ class ServerlessBackend(_ColdStarts, Backend):
         return {}  # the server truncates by default
 
     def _finish(self, answer: Any, count: int) -> npt.NDArray[np.float32]:
-        vectors = vectors_from_answer(answer, count, pooling=self.settings.pooling, label=self._label)
-        if self.settings.normalize:
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
-        return vectors
+        label = f"{self._label} ({count} input{'' if count == 1 else 's'})"
+        vectors = read_vectors(answer, count, label=label, pooling=self.settings.pooling)
+        return _normalized(vectors) if self.settings.normalize else vectors
 
     def _outcome(self, exc: Exception) -> _Outcome:
         """The outcome of a failed call: huggingface_hub's errors carry the HTTP answer."""

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import threading
@@ -34,6 +33,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from hfe_core.answers import check_dimension, parse_json, read_info, read_json_vectors, read_openai_vectors
 from hfe_core.auth import redact, token_for_url
 from hfe_core.backends.base import Backend
 from hfe_core.batching import AdaptiveLimit, RequestLimits, plan_requests
@@ -46,10 +46,10 @@ from hfe_core.errors import (
     NotFoundError,
     RateLimitedError,
     RequestRejectedError,
-    ResponseFormatError,
     ServerError,
 )
 from hfe_core.retry import RetryPolicy, parse_retry_after
+from hfe_core.tokenizer import ClientTokenizer, find_tokenizer
 from hfe_core.transport.deadline import request_deadline, with_deadlines
 from hfe_core.transport.loops import PerLoop
 from hfe_core.truncation import Span
@@ -142,6 +142,9 @@ class HTTPResponse(Protocol):
     @property
     def headers(self) -> Mapping[str, str]: ...  # noqa: D102
 
+    @property
+    def content(self) -> bytes: ...  # noqa: D102
+
     def json(self) -> Any: ...  # noqa: D102
 
 
@@ -197,6 +200,11 @@ class _Scrubbed:
         }
         self._secrets = secrets
 
+    @property
+    def content(self) -> bytes:
+        """The body, scrubbed, as bytes."""
+        return self.text.encode("utf-8")
+
     def json(self) -> Any:
         """The body, parsed (from the scrubbed text)."""
         return json.loads(self.text)
@@ -232,7 +240,7 @@ def classify(response: HTTPResponse, *, url: str) -> _Outcome:
             AuthenticationError(
                 f"{url} answered {status}: the API key or token was refused. Pass api_key= (TEI's "
                 "--api-key), or set TEI_API_KEY; an HF token from the environment is only sent to "
-                "Hugging Face hosts.",
+                "https URLs on huggingface.co, its subdomains and *.endpoints.huggingface.cloud.",
                 **details,
             ),
         )
@@ -342,7 +350,7 @@ class TEIBackend(Backend):
         self._info: ServerInfo | None = None
         self._info_lock = threading.Lock()
         self._client: httpx.Client | None = None
-        # One async client, limit and openai client per event loop: each belongs to its loop, and
+        # One async client and limit per event loop: each belongs to its loop, and
         # is closed (or dropped) with it, so repeated asyncio.run() calls never pile them up.
         self._async_clients: PerLoop[httpx.AsyncClient] = PerLoop(self._new_async_client, _aclose)
         self._limit: AdaptiveLimit | None = None
@@ -350,6 +358,10 @@ class TEIBackend(Backend):
         self._async_limits: PerLoop[_AsyncGate] = PerLoop(lambda: _AsyncGate(self._new_limit()))
         self._dimension: int | None = None
         self._overheads: dict[str, int] = {}
+        self._tokenizer: ClientTokenizer | None = None
+        #: "unknown" (not looked for), "none" (ask the server), "unchecked", "agreed" (the server agrees)
+        self._tokenizer_state = "unknown"
+        self._tokenizer_lock = threading.Lock()
         if settings.route == "openai" and not settings.normalize:
             raise ConfigurationError(
                 "route='openai' always returns normalized vectors (/v1/embeddings has no normalize "
@@ -373,7 +385,8 @@ class TEIBackend(Backend):
                 break
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ConfigurationError(f"url={raw!r} is not an http(s) URL.")
+            shown = redact(raw, [parsed.password]) if parsed.password else raw
+            raise ConfigurationError(f"url={shown!r} is not an http(s) URL.")
         self._base_url = url
         self._token = token_for_url(self.settings.token, self.settings.token_source, url)
 
@@ -497,10 +510,9 @@ class TEIBackend(Backend):
         response = self._send_sync(lambda: self.client.get("/info"), route="/info")
         if response is None:
             return ServerInfo()
-        try:
-            return ServerInfo.from_json(response.json())
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ResponseFormatError(f"{self.base_url}/info did not answer TEI's JSON: {exc}") from exc
+        label = self._scrub(self.base_url)
+        data = parse_json(response.content, label=f"{label}/info")
+        return ServerInfo.from_json(read_info(data, label=label))
 
     @property
     def model_id(self) -> str | None:
@@ -544,7 +556,75 @@ class TEIBackend(Backend):
         return plan_requests(texts, rows, self._limits_for_requests(batch_size))
 
     # -- tokenization (for the truncation policy) ----------------------------------------------
+    # -- the model's own tokenizer, client-side ----------------------------------------------------
+    @property
+    def tokenizes_remotely(self) -> bool:  # type: ignore[override]
+        """True until the client-side tokenizer is found and the server agrees with it."""
+        return self._client_tokenizer() is None or self._tokenizer_state != "agreed"
+
+    @property
+    def truncates_left(self) -> bool:  # type: ignore[override]
+        """TEI's native route keeps the end of a long input itself (``truncation_direction: Left``)."""
+        return self.settings.route != "openai" and self.settings.truncation == "truncate_left"
+
+    def _client_tokenizer(self) -> ClientTokenizer | None:
+        """The served model's tokenizer, looked for once; ``None``: the server tokenizes."""
+        if self._tokenizer_state == "unknown":
+            with self._tokenizer_lock:
+                if self._tokenizer_state == "unknown":
+                    settings = self.settings
+                    self._tokenizer = find_tokenizer(
+                        self.model_id,
+                        revision=settings.revision,
+                        cache_folder=settings.cache_folder,
+                        token=settings.token.get_secret_value() if settings.token else None,
+                    )
+                    self._tokenizer_state = "unchecked" if self._tokenizer else "none"
+        return self._tokenizer if self._tokenizer_state != "none" else None
+
+    def _checked_tokenizer(self, texts: list[str]) -> ClientTokenizer | None:
+        """The client-side tokenizer once the server agrees with it on ``texts`` (one ``/tokenize``)."""
+        tokenizer = self._client_tokenizer()
+        if tokenizer is None or self._tokenizer_state == "agreed":
+            return tokenizer
+        witnesses = [text for text in texts if text.strip()]
+        if not witnesses:
+            return None  # nothing to compare on yet: the server tokenizes this call
+        with self._tokenizer_lock:
+            if self._tokenizer_state == "unchecked":
+                try:
+                    agreed = tokenizer.agrees_with(self._server_spans, witnesses)
+                except NotFoundError:
+                    agreed = True  # no /tokenize to compare with: the model's own file is the best there is
+                    logger.info(
+                        "hfe: %s has no /tokenize; using %s unchecked.", self.base_url, tokenizer.source
+                    )
+                if agreed:
+                    self._tokenizer_state = "agreed"
+                    logger.debug("hfe: tokenizing client-side with %s", tokenizer.source)
+                else:
+                    self._tokenizer_state = "none"
+                    logger.warning(
+                        "hfe: %s tokenizes differently from the server at %s; asking the server's /tokenize "
+                        "instead (slower). Is the served model %r?",
+                        tokenizer.source,
+                        self.base_url,
+                        self.model_id,
+                    )
+        return tokenizer if self._tokenizer_state == "agreed" else None
+
     def token_spans(self, texts: list[str]) -> list[list[Span]]:
+        """Character spans of each text's tokens, special tokens left out.
+
+        Client-side with the model's own tokenizer once the server agrees with it
+        (:mod:`hfe_core.tokenizer`); else from the server's ``/tokenize``.
+        """
+        tokenizer = self._checked_tokenizer(texts)
+        if tokenizer is not None:
+            return tokenizer.spans(texts)
+        return self._server_spans(texts)
+
+    def _server_spans(self, texts: list[str]) -> list[list[Span]]:
         """Character spans of each text's tokens, from the server's ``/tokenize``.
 
         TEI refuses to tokenize more than ``max_input_length x 250`` characters at once, so
@@ -590,9 +670,14 @@ class TEIBackend(Backend):
         )
 
     def prompt_overhead(self, prompt: str) -> int:
-        """Special tokens (from ``/tokenize``) plus the prompt's tokens; asked once per prompt."""
+        """Special tokens plus the prompt's tokens; measured once per prompt.
+
+        Client-side once the tokenizer is checked, else with ``/tokenize``.
+        """
         if prompt not in self._overheads:
-            self._overheads[prompt] = self._measure_overhead(prompt)
+            tokenizer = self._client_tokenizer() if self._tokenizer_state == "agreed" else None
+            measured = tokenizer.overhead(prompt) if tokenizer else self._measure_overhead(prompt)
+            self._overheads[prompt] = measured
         return self._overheads[prompt]
 
     def _measure_overhead(self, prompt: str) -> int:
@@ -628,38 +713,36 @@ class TEIBackend(Backend):
         limit = (info.max_input_length or 0) * _TEI_CHARS_PER_TOKEN
         inputs = [server_text(prompt + text) for text in texts]
         truncate = self.settings.truncation != "error"
+        left = self.truncates_left
         if truncate and limit:
             # TEI refuses texts over max_input_length x 250 characters even with truncation on
             # (before 1.9): cut them client-side, the tokens past that point would be cut anyway.
-            inputs = [text[:limit] if len(text) > limit else text for text in inputs]
+            inputs = [
+                (text[-limit:] if left else text[:limit]) if len(text) > limit else text for text in inputs
+            ]
         body: dict[str, Any] = {
             "inputs": inputs,
             "truncate": truncate,
-            "truncation_direction": "Right",
+            # Capitalised: TEI 1.8 refuses "left"/"right" (accepted from 1.9).
+            "truncation_direction": "Left" if left else "Right",
             "normalize": self.settings.normalize,
         }
         return body
 
-    def _decode(self, response: HTTPResponse) -> npt.NDArray[np.float32]:
-        """The vectors of an answer, before its shape is checked."""
+    def _request_label(self, count: int) -> str:
+        """The request, as error messages name it: URL and route (credentials scrubbed), input count."""
+        return f"{self._scrub(self.base_url)}{self._path} ({count} input{'s' if count != 1 else ''})"
+
+    def _read(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
+        """The checked vectors of a 200 answer (:mod:`hfe_core.answers`): never a vector from a bad one."""
+        label = self._request_label(count)
         if self.settings.route == "openai":
-            data = sorted(_loads(response)["data"], key=lambda item: item["index"])
-            rows = [_decode_vector(item["embedding"]) for item in data]
-            return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-        return np.asarray(_loads(response), dtype=np.float32)
+            return read_openai_vectors(parse_json(response.content, label=label), count, label=label)
+        return read_json_vectors(response.content, count, label=label)
 
     def _parse(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
-        try:
-            vectors = self._decode(response)
-        except (ValueError, TypeError, KeyError) as exc:  # orjson.JSONDecodeError is a ValueError
-            raise ResponseFormatError(
-                f"{self.base_url}{self._path} did not answer embeddings: {exc}"
-            ) from exc
-        if vectors.ndim != 2 or vectors.shape[0] != count:
-            raise ResponseFormatError(
-                f"{self.base_url}{self._path} answered an array of shape {vectors.shape} for {count} inputs; "
-                "expected (inputs, dimension). Is this a TEI server running an embedding model?"
-            )
+        vectors = self._read(response, count)
+        check_dimension(vectors, self._dimension, label=self._request_label(count))
         headers = response.headers
         self.stats.add(
             server_ms=float(headers.get("x-total-time") or 0),
@@ -992,13 +1075,6 @@ def _pieces(text: str, limit: int | None) -> list[tuple[int, str]]:
         pieces.append((start, text[start:end]))
         start = end
     return pieces
-
-
-def _decode_vector(value: str | list[float]) -> npt.NDArray[np.float32]:
-    """A /v1 embedding: base64 of little-endian float32 bytes, or a list of floats."""
-    if isinstance(value, str):
-        return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(np.float32)
-    return np.asarray(value, dtype=np.float32)
 
 
 async def _aclose(client: httpx.AsyncClient) -> None:

@@ -26,6 +26,7 @@ from hfe_core.errors import (
     EmbeddingTimeoutError,
     HfeError,
     NotFoundError,
+    ResponseFormatError,
     ServerError,
 )
 from tests.hostile import HostileServer, Reply, Request, echo_headers, hashed_vector
@@ -215,3 +216,73 @@ def test_a_cancelled_call_keeps_its_slots_until_the_server_is_done(hostile: Host
     assert result.embeddings.shape == (4, hostile.dim)
     # Without the fix the cancelled call's slots were freed at once: 2 abandoned + 2 new = 4.
     assert hostile.max_in_flight <= 2
+
+
+# -- answers that are wrong never become vectors -----------------------------------------------------------
+BAD_ANSWERS = {
+    "beyond-float32": lambda texts, dim: [[1e39] * dim for _ in texts],
+    "nan-like-null": lambda texts, dim: [[None] * dim for _ in texts],
+    "booleans": lambda texts, dim: [[True] * dim for _ in texts],
+    "a-boolean-among-floats": lambda texts, dim: [[0.5] * (dim - 1) + [False] for _ in texts],
+    "zero-length": lambda texts, dim: [[] for _ in texts],
+    "one-vector-short": lambda texts, dim: [[0.5] * dim for _ in texts[1:]],
+    "strings": lambda texts, dim: [["0.5"] * dim for _ in texts],
+    "not-json": lambda texts, dim: "<html>gateway</html>",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_ANSWERS))
+def test_a_bad_200_answer_is_a_response_format_error(hostile: HostileServer, embed: Embed, name: str) -> None:
+    make = BAD_ANSWERS[name]
+
+    def answer(request: Request) -> Reply:
+        texts = request.json["inputs"]
+        body = make(texts, hostile.dim) if "bad" in texts[0] else hostile.vectors(texts)
+        return Reply(200, body.encode() if isinstance(body, str) else body)
+
+    hostile.on("POST", "/embed", answer)
+    with pytest.raises(ResponseFormatError) as caught:
+        embed(_tei(hostile, batch_size=2), ["good one", "good two", "bad one", "bad two"])
+    assert "/embed (2 inputs)" in str(caught.value)  # names the request
+    assert sorted(caught.value.failed_indices) == [2, 3]
+    partial = caught.value.partial_embeddings
+    assert partial[2] is None and partial[3] is None
+    assert np.allclose(partial[0], hashed_vector("good one", hostile.dim), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["beyond-float32", "booleans", "zero-length"])
+def test_bad_answers_on_the_openai_route(hostile: HostileServer, embed: Embed, name: str) -> None:
+    make = BAD_ANSWERS[name]
+
+    def answer(request: Request) -> Reply:
+        rows = make(request.json["input"], hostile.dim)
+        return Reply(200, {"data": [{"index": i, "embedding": row} for i, row in enumerate(rows)]})
+
+    hostile.on("POST", "/v1/embeddings", answer)
+    with pytest.raises(ResponseFormatError):
+        embed(_tei(hostile, route="openai"), ["a", "b"])
+
+
+def test_a_batch_of_another_dimension_keeps_the_others(hostile: HostileServer, embed: Embed) -> None:
+    hostile.on_embed(lambda texts, call: [hashed_vector(t, 8 if call == 0 else 4) for t in texts])
+    with pytest.raises(ResponseFormatError) as caught:
+        embed(_tei(hostile, batch_size=2, max_concurrency=1), ["aaaa", "bbbb", "cc", "dd"])
+    assert isinstance(caught.value, ValueError)
+    assert sorted(caught.value.failed_indices) == [2, 3]
+    kept = caught.value.partial_embeddings
+    assert len(kept[0]) == 8 and len(kept[1]) == 8 and kept[2] is None
+    assert "dimension 4" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_input_length", "256"), ("max_client_batch_size", True), ("max_batch_tokens", -1), ("model_id", 7)],
+)
+def test_info_with_wrong_types_names_the_field(
+    hostile: HostileServer, embed: Embed, field: str, value: Any
+) -> None:
+    hostile.info[field] = value
+    with pytest.raises(ResponseFormatError) as caught:
+        embed(_tei(hostile), ["hello"])
+    assert field in str(caught.value)
+    assert caught.value.failed_indices == [0]
