@@ -15,6 +15,7 @@ working::
     │   └── BadRowError                       records of an input file that cannot be embedded
     ├── BackendUnavailableError(ImportError)  an optional dependency is missing (names the extra)
     ├── ModelLoadError(OSError)               the model cannot be found or loaded
+    ├── OutputWriteError(OSError)             hfe embed cannot write its output or work folder
     ├── EmbeddingError(RuntimeError)          embedding failed part-way; keeps what was computed
     │   ├── EmbeddingRequestError             a server answered with an error (.status_code, ...)
     │   │   ├── AuthenticationError(PermissionError)  401/403: missing or wrong token or API key
@@ -60,6 +61,7 @@ __all__ = [
     "ModeNotAvailableError",
     "ModelLoadError",
     "NotFoundError",
+    "OutputWriteError",
     "RateLimitedError",
     "RequestRejectedError",
     "ResponseFormatError",
@@ -175,6 +177,25 @@ class BackendUnavailableError(HfeError, ImportError):
 
 class ModelLoadError(HfeError, OSError):
     """The model could not be found or loaded (wrong id or path, offline, private without a token)."""
+
+
+class OutputWriteError(HfeError, OSError):
+    """The output or the job's work folder could not be written.
+
+    A read-only folder or file system, a full disk, no permission, a path through a file. The
+    message names the file and says what to do. Chunks committed before the failure are kept:
+    once there is room (or the folder is writable), the same call resumes.
+
+    Attributes:
+        path: the file or folder that could not be written.
+        errno: the operating system's error number (``errno.ENOSPC``...), when there is one.
+    """
+
+    def __init__(self, message: str, *, path: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        if code is not None:
+            self.errno = code
 
 
 class EmbeddingError(HfeError, RuntimeError):

@@ -55,7 +55,14 @@ from hfe_core.config import EmbedderSettings, InputType
 from hfe_core.corpus import BadRow, InputFormat, Row, detect_format, read_records, require_pyarrow
 from hfe_core.embedder import Embedder
 from hfe_core.engines import ChunkCounters, EmbedderEngine, Engine
-from hfe_core.errors import BadRowError, ConfigurationError, HfeError, InputTypeError, InvalidInputError
+from hfe_core.errors import (
+    BadRowError,
+    ConfigurationError,
+    HfeError,
+    InputTypeError,
+    InvalidInputError,
+    OutputWriteError,
+)
 
 __all__ = [
     "JobInterrupted",
@@ -111,25 +118,6 @@ def ids_path_for(output: str | Path) -> Path:
         'out/vectors.ids.jsonl'
     """
     return Path(output).with_suffix(".ids.jsonl")
-
-
-class OutputWriteError(HfeError, OSError):
-    """The output or the job's work folder could not be written.
-
-    A read-only folder or file system, a full disk, no permission, a path through a file. The
-    message names the file and says what to do. Chunks committed before the failure are kept:
-    once there is room (or the folder is writable), the same call resumes.
-
-    Attributes:
-        path: the file or folder that could not be written.
-        errno: the operating system's error number (``errno.ENOSPC``...), when there is one.
-    """
-
-    def __init__(self, message: str, *, path: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-        if code is not None:
-            self.errno = code
 
 
 class JobInterrupted(KeyboardInterrupt):
