@@ -38,13 +38,15 @@ import numpy as np
 import numpy.typing as npt
 
 from hfe_core.answers import read_json_vectors, read_vectors
-from hfe_core.auth import token_for_url
+from hfe_core.auth import EXPLICIT_TOKEN_SOURCES, redact, token_for_url
 from hfe_core.backends.base import Backend
 from hfe_core.backends.tei import (
     HTTPResponse,
     TEIBackend,
     _Attempts,
     _Outcome,
+    _scrub_error,
+    _Scrubbed,
     _server_message,
     classify,
     next_wait,
@@ -54,6 +56,7 @@ from hfe_core.config import DEFAULT_PROVIDER, EmbedderSettings, InputType
 from hfe_core.errors import (
     AuthenticationError,
     ConfigurationError,
+    EmbeddingTimeoutError,
     EndpointFailedError,
     EndpointNotReadyError,
     EndpointPausedError,
@@ -64,6 +67,9 @@ from hfe_core.errors import (
     TokenLevelOutputError,
 )
 from hfe_core.retry import RetryPolicy, parse_retry_after
+from hfe_core.transport.deadline import request_deadline, with_deadlines
+from hfe_core.transport.loops import PerLoop
+from hfe_core.validation import server_text
 
 __all__ = [
     "SERVERLESS_HOSTS",
@@ -552,6 +558,32 @@ def _is_ragged_error(exc: ValueError) -> bool:
     return "inhomogeneous" in text or "setting an array element with a sequence" in text
 
 
+def _provider_token(token: Any, source: str | None) -> str | None:
+    """The token to give ``InferenceClient`` for a provider.
+
+    huggingface_hub sends a token that starts with ``hf_`` to Hugging Face's router, and any other
+    token straight to the provider's own host as that provider's key. A token from the environment
+    or the stored login may only go to Hugging Face (:func:`~hfe_core.auth.token_for_url`), so one
+    that is not a Hugging Face token is not passed; pass it as ``token=`` to use it as a provider key.
+    """
+    if token is None:
+        return None
+    raw = str(token.get_secret_value())
+    if source in EXPLICIT_TOKEN_SOURCES or raw.startswith("hf_"):
+        return raw
+    logger.warning(
+        "hfe: the token from %s does not look like a Hugging Face token (hf_...): it is not sent, since "
+        "huggingface_hub would send it to the provider directly. Pass it as token= to use it as a "
+        "provider key.",
+        source,
+    )
+    return None
+
+
+async def _close_async(client: Any) -> None:
+    await client.close()
+
+
 class ServerlessBackend(_ColdStarts, Backend):
     """The serverless Inference API / Inference Providers, through ``huggingface_hub``'s InferenceClient."""
 
@@ -568,7 +600,7 @@ class ServerlessBackend(_ColdStarts, Backend):
         else:
             self.target = str(settings.model)
             self.provider = settings.provider or DEFAULT_PROVIDER
-            self._token = settings.token.get_secret_value() if settings.token else None
+            self._token = _provider_token(settings.token, settings.token_source)
         self._hf_inference = self.provider in (None, "hf-inference")
         if settings.truncation == "chunk" or (not self._hf_inference and settings.truncation != "truncate"):
             raise ConfigurationError(
@@ -592,7 +624,8 @@ class ServerlessBackend(_ColdStarts, Backend):
 
         self.policy = RetryPolicy(max_attempts=settings.max_retries + 1, max_seconds=settings.retry_timeout)
         self._client: Any = None
-        self._async_clients: dict[int, Any] = {}
+        # One AsyncInferenceClient per live event loop, closed when its loop shuts down.
+        self._async_clients: PerLoop[Any] = PerLoop(self._new_async_client, _close_async)
         self._dimension: int | None = None
         self._counts = {"requests": 0, "retries": 0}
         self._count_lock = threading.Lock()
@@ -622,25 +655,28 @@ class ServerlessBackend(_ColdStarts, Backend):
     def client(self) -> Any:
         """The ``InferenceClient`` of this embedder (created on first use)."""
         if self._client is None:
-            from huggingface_hub import InferenceClient
+            from huggingface_hub import InferenceClient, get_session
 
+            # huggingface_hub's one shared httpx client: bounded by hfe's deadline only inside
+            # hfe's requests (the deadline is a context variable), untouched for everyone else.
+            with_deadlines(get_session())
             self._client = InferenceClient(**self._client_kwargs())
         return self._client
 
-    def _async_client(self) -> Any:
-        loop = id(asyncio.get_running_loop())
-        client = self._async_clients.get(loop)
-        if client is None:
-            from huggingface_hub import AsyncInferenceClient
+    def _new_async_client(self) -> Any:
+        from huggingface_hub import AsyncInferenceClient
 
-            client = AsyncInferenceClient(**self._client_kwargs())
-            self._async_clients[loop] = client
-        return client
+        return AsyncInferenceClient(**self._client_kwargs())
 
     def close(self) -> None:
         """Drop the clients (huggingface_hub shares its connection pool between them)."""
         self._client = None
         self._async_clients.clear()
+
+    @property
+    def _secrets(self) -> list[str]:
+        held = [self._token, self.settings.token.get_secret_value() if self.settings.token else None]
+        return [secret for secret in held if secret]
 
     def counters(self) -> dict[str, float]:
         """Requests sent and retries made."""
@@ -687,8 +723,13 @@ class ServerlessBackend(_ColdStarts, Backend):
 
         if isinstance(exc, HfHubHTTPError) and exc.response is not None:
             outcome = classify_endpoint(
-                exc.response, url=self._label, label=self._label, token_sent=self._token is not None
+                _Scrubbed(exc.response, self._secrets),
+                url=self._label,
+                label=self._label,
+                token_sent=self._token is not None,
             )
+            if outcome.error is not None:
+                _scrub_error(outcome.error, self._secrets)
             if outcome.kind == "ok":  # pragma: no cover - huggingface_hub raised on a 200
                 raise ResponseFormatError(f"{self._label}: {exc}") from exc
             if outcome.kind in ("split", "absent"):
@@ -704,11 +745,21 @@ class ServerlessBackend(_ColdStarts, Backend):
                 "Unset HF_HUB_OFFLINE (before importing huggingface_hub) to use the serverless API, or use "
                 "local mode."
             ) from None
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+            return _Outcome(
+                "retry",
+                EmbeddingTimeoutError(
+                    f"{self._label} did not answer in full within timeout={self._timeout:g} s, on every "
+                    "attempt of the retry budget (the timeout covers the whole request). Raise timeout=, "
+                    "or lower batch_size."
+                ),
+            )
         if isinstance(exc, httpx.TransportError):
+            what = redact(f"{type(exc).__name__}: {exc}", self._secrets)
             return _Outcome(
                 "retry",
                 ServerError(
-                    f"Could not get an answer from {self._label} ({type(exc).__name__}: {exc}) within the "
+                    f"Could not get an answer from {self._label} ({what}) within the "
                     "retry budget. Check your connection, or raise timeout=."
                 ),
             )
@@ -747,9 +798,13 @@ class ServerlessBackend(_ColdStarts, Backend):
         logger.debug("hfe: retrying %s in %.2fs: %s", self._label, wait, outcome.error)
         return wait
 
+    @property
+    def _timeout(self) -> float:
+        return float(self.settings.timeout or 60.0)
+
     @staticmethod
     def _inputs(texts: list[str], prompt: str) -> str | list[str]:
-        inputs = [prompt + text for text in texts]
+        inputs = [server_text(prompt + text) for text in texts]
         # One text goes as a string (the API's oldest and most widely served form), a list as a list.
         return inputs[0] if len(inputs) == 1 else inputs
 
@@ -768,7 +823,8 @@ class ServerlessBackend(_ColdStarts, Backend):
             state.attempt += 1
             self._count("requests")
             try:
-                answer = self.client.feature_extraction(inputs, **parameters)
+                with request_deadline(self._timeout):
+                    answer = self.client.feature_extraction(inputs, **parameters)
             except _CALL_ERRORS as exc:
                 time.sleep(self._wait_after(exc, state))
                 continue
@@ -789,8 +845,11 @@ class ServerlessBackend(_ColdStarts, Backend):
             state.attempt += 1
             self._count("requests")
             try:
-                answer = await self._async_client().feature_extraction(inputs, **parameters)
-            except _CALL_ERRORS as exc:
+                client = await self._async_clients.get()
+                answer = await asyncio.wait_for(
+                    client.feature_extraction(inputs, **parameters), self._timeout
+                )
+            except (*_CALL_ERRORS, asyncio.TimeoutError) as exc:
                 await asyncio.sleep(self._wait_after(exc, state))
                 continue
             return self._finish(answer, len(texts))
