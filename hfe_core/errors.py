@@ -16,21 +16,21 @@ working::
     ├── BackendUnavailableError(ImportError)  an optional dependency is missing (names the extra)
     ├── ModelLoadError(OSError)               the model cannot be found or loaded
     ├── OutputWriteError(OSError)             hfe embed cannot write its output or work folder
-    ├── EmbeddingError(RuntimeError)          embedding failed part-way; keeps what was computed
-    │   ├── EmbeddingRequestError             a server answered with an error (.status_code, ...)
-    │   │   ├── AuthenticationError(PermissionError)  401/403: missing or wrong token or API key
-    │   │   ├── NotFoundError                 404: wrong URL, or a server without that route
-    │   │   ├── RequestRejectedError(ValueError)  the server refused the inputs (validation, empty)
-    │   │   ├── RateLimitedError              429, still after the retry budget
-    │   │   ├── EndpointPausedError           an Inference Endpoint is paused (400 "Invalid state")
-    │   │   ├── EndpointFailedError           an Inference Endpoint failed to deploy or update
-    │   │   └── ServerError                   5xx, 424, or no connection, after the retry budget
-    │   │       └── EndpointNotReadyError(TimeoutError)  still scaling up after cold_start_timeout
-    │   ├── EmbeddingTimeoutError(TimeoutError)  a request ran past its deadline (``timeout``, connect
-    │   │                                     to last byte) until the retry budget was spent
-    │   └── ResponseFormatError(ValueError)   a server answered with something that is not embeddings
-    │       └── TokenLevelOutputError         per-token arrays from a model that is not a sentence
-    │                                         embedding model (pooling="mean" pools them)
+    └── EmbeddingError(RuntimeError)          embedding failed part-way; keeps what was computed
+        ├── EmbeddingRequestError             a server answered with an error (.status_code, ...)
+        │   ├── AuthenticationError(PermissionError)  401/403: missing or wrong token or API key
+        │   ├── NotFoundError                 404 (wrong URL, or a server without that route), or a 3xx
+        │   ├── RequestRejectedError(ValueError)  the server refused the inputs (validation, empty)
+        │   ├── RateLimitedError              429, still after the retry budget
+        │   ├── EndpointPausedError           an Inference Endpoint is paused (400 "Invalid state")
+        │   ├── EndpointFailedError           an Inference Endpoint failed to deploy or update
+        │   └── ServerError                   5xx, 424, or no connection, after the retry budget
+        │       └── EndpointNotReadyError(TimeoutError)  still scaling up after cold_start_timeout
+        ├── EmbeddingTimeoutError(TimeoutError)  a request ran past its deadline (``timeout``, connect
+        │                                     to last byte) until the retry budget was spent
+        └── ResponseFormatError(ValueError)   a server answered with something that is not embeddings
+            └── TokenLevelOutputError         per-token arrays from a model that is not a sentence
+                                              embedding model (pooling="mean" pools them)
 
 Each message says what happened and what to do next. Errors raised while a
 call is under way carry everything that was already computed
