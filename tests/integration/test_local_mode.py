@@ -211,3 +211,12 @@ def test_progress_bar_is_shown_when_asked(capsys: pytest.CaptureFixture[str]) ->
     assert "Embedding" in capsys.readouterr().err
     Embedder(model=MODEL_ID).embed_documents([f"t{i}" for i in range(10)])
     assert "Embedding" not in capsys.readouterr().err
+
+
+def test_a_lone_surrogate_costs_no_neighbour_its_vector(reference_model: Any) -> None:
+    # Before: the tokenizer refused the text and the whole batch failed (issue 11).
+    texts = ["a fine sentence", "broken \ud800 text", "another fine sentence"]
+    vectors = np.asarray(Embedder(model=MODEL_ID).embed_documents(texts))
+    expected = reference(reference_model, ["a fine sentence", "broken \ufffd text", "another fine sentence"])
+    for got, want in zip(vectors, expected, strict=True):
+        assert cosine(got, want) >= 0.9999
