@@ -132,6 +132,7 @@ class PeerEmbedder(Embedder):
         truncation: Truncation | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        prompt_name: str | None = None,
     ) -> EmbeddingResult:
         """:meth:`hfe_core.Embedder.embed`, with the peer's text handling and normalization."""
         result = super().embed(
@@ -140,6 +141,7 @@ class PeerEmbedder(Embedder):
             truncation=truncation,
             batch_size=batch_size,
             show_progress=show_progress,
+            prompt_name=prompt_name,
         )
         return self._after(result, input_type)
 
@@ -151,6 +153,7 @@ class PeerEmbedder(Embedder):
         truncation: Truncation | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        prompt_name: str | None = None,
     ) -> EmbeddingResult:
         """Async twin of :meth:`embed`."""
         result = await super().aembed(
@@ -159,6 +162,7 @@ class PeerEmbedder(Embedder):
             truncation=truncation,
             batch_size=batch_size,
             show_progress=show_progress,
+            prompt_name=prompt_name,
         )
         return self._after(result, input_type)
 

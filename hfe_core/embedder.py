@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
+from hfe_core import prompts as _prompts
 from hfe_core.backends import Backend, create_backend
 from hfe_core.config import EmbedderSettings, InputType, Truncation
 from hfe_core.dimensions import check_expected_dimension, output_dimension, truncate_dimensions
@@ -45,6 +46,11 @@ __all__ = ["Embedder", "EmbeddingResult", "EmbeddingStats"]
 logger = logging.getLogger("hfe")
 
 T = TypeVar("T")
+#: Names of a model's own prompts for each side (sentence-transformers' conventions).
+_SAVED_NAMES: dict[str, tuple[str, ...]] = {
+    "query": ("query",),
+    "document": ("document", "passage", "corpus"),
+}
 MemoryAction = Literal["add", "update", "search"]
 _Outcome = tuple[list["npt.NDArray[np.float32] | None"], dict[int, BaseException]]
 
@@ -168,20 +174,25 @@ def _refuse_other_dimensions(
             )
 
 
-def _may_exceed(texts: list[str], max_tokens: int) -> bool:
-    """The cheap bound: whether any text could have more tokens than ``max_tokens`` (see truncation)."""
-    bound = max(1, max_tokens - 8)  # generous for special tokens; the count itself is exact
-    return any(len(text) * 4 + 1 > bound for text in texts)
+def _may_exceed(texts: list[str], budget: int) -> bool:
+    """The cheap bound: whether any text could have more than ``budget`` tokens.
+
+    No tokenizer yields more tokens than UTF-8 bytes (at most 4 a character) plus a word-start
+    piece; the exact count (and the prompt's tokens) is left to :func:`plan_truncation`.
+    """
+    return any(len(text) * 4 + 1 > budget for text in texts)
 
 
-def _count_truncated(backend: Backend, texts: list[str], prompt: str, max_tokens: int) -> list[int] | None:
+def _count_truncated(
+    backend: Backend, texts: list[str], prompt: str, prompt_name: str | None, max_tokens: int
+) -> list[int] | None:
     """The inputs the server truncates (exact), or ``None`` when they cannot be counted."""
     try:
         return plan_truncation(
             texts,
             policy="truncate",
             max_tokens=max_tokens,
-            overhead=backend.prompt_overhead(prompt),
+            overhead=_overhead(backend, prompt, prompt_name),
             spans=backend.token_spans,
         ).truncated
     except NotFoundError:
@@ -189,6 +200,11 @@ def _count_truncated(backend: Backend, texts: list[str], prompt: str, max_tokens
     except Exception as exc:  # noqa: BLE001 - the vectors do not depend on the count: report, go on
         logger.warning("hfe: truncated inputs could not be counted (%s: %s).", type(exc).__name__, exc)
     return None
+
+
+def _overhead(backend: Backend, prompt: str, prompt_name: str | None) -> int:
+    """The backend's prompt overhead; ``prompt_name`` only when set (older backends take one argument)."""
+    return backend.prompt_overhead(prompt, prompt_name) if prompt_name else backend.prompt_overhead(prompt)
 
 
 def _in_background(work: Callable[[], T]) -> Future[T]:
@@ -214,6 +230,8 @@ class _Job:
     batch_size: int
     show_progress: bool
     started: float
+    #: The server's own prompt to apply (TEI's ``prompt_name``), when the server reported it.
+    prompt_name: str | None = None
     load_seconds: float = 0.0
     #: The count of truncated inputs, when it runs beside the embedding (``None``: not counted).
     counting: Future[list[int] | None] | None = None
@@ -228,7 +246,14 @@ class _Job:
     @property
     def batch_options(self) -> dict[str, Any]:
         """Keyword arguments of every backend batch call."""
-        return {"input_type": self.input_type, "prompt": self.prompt, "batch_size": self.batch_size}
+        options: dict[str, Any] = {
+            "input_type": self.input_type,
+            "prompt": self.prompt,
+            "batch_size": self.batch_size,
+        }
+        if self.prompt_name is not None:  # only for a backend that reported the name
+            options["prompt_name"] = self.prompt_name
+        return options
 
 
 class Embedder:
@@ -284,13 +309,61 @@ class Embedder:
         return self._backend.max_input_tokens
 
     def prompt(self, input_type: InputType) -> str:
-        """The prompt put before inputs of ``input_type`` ('' for none); see :mod:`hfe_core.prompts`."""
+        """The prompt hfe puts before inputs of ``input_type`` ('' for none); see :mod:`hfe_core.prompts`.
+
+        '' too when the server puts the model's own prompt itself (:meth:`prompt_choice` says which).
+        """
+        return self.prompt_choice(input_type)[0]
+
+    def prompt_choice(self, input_type: InputType, prompt_name: str | None = None) -> tuple[str, str | None]:
+        """The prompt of a call: ``(text hfe puts before each input, name of the server's prompt)``.
+
+        The same precedence in every mode: ``query_prompt``/``document_prompt`` > the model's own
+        prompts (local: the loaded model's; tei and endpoint: those the server reports, which it then
+        applies itself through TEI's ``prompt_name``) > the family table > none. A per-call
+        ``prompt_name`` (``"Clustering"``...) is looked up the same way: the server's prompts, the
+        model's, then the family's named prompts.
+
+        Raises:
+            ConfigurationError: ``prompt_name`` is not a prompt of the model, the server or its family.
+        """
+        backend = self._backend
+        if prompt_name is not None:
+            return self._named_prompt(prompt_name)
         explicit = self._settings.query_prompt if input_type == "query" else self._settings.document_prompt
-        return resolve_prompt(
-            input_type=input_type,
-            explicit=explicit,
-            saved=None if explicit is not None else self._backend.saved_prompt(input_type),
-            model=None if explicit is not None else self._backend.model_id,
+        if explicit is not None:
+            return explicit, None
+        served = backend.server_prompt_names()
+        for name in _SAVED_NAMES[input_type]:
+            if name in served:
+                return "", name
+        return (
+            resolve_prompt(
+                input_type=input_type,
+                explicit=None,
+                saved=backend.saved_prompt(input_type),
+                model=backend.model_id,
+            ),
+            None,
+        )
+
+    def _named_prompt(self, prompt_name: str) -> tuple[str, str | None]:
+        backend = self._backend
+        served = backend.server_prompt_names()
+        if prompt_name in served:
+            return "", prompt_name
+        own = backend.model_prompts()
+        if prompt_name in own:
+            return own[prompt_name], None
+        model = backend.model_id
+        family = _prompts.family_prompts(model) if model else None
+        if family and prompt_name in family:
+            return family[prompt_name], None
+        known = sorted({*served, *own, *(family or {})})
+        raise ConfigurationError(
+            f"prompt_name={prompt_name!r} is not a prompt of {model or 'the model'}"
+            + (f"; it has: {', '.join(known)}." if known else ", which has no named prompts.")
+            + " Pass the prompt's text as query_prompt=/document_prompt= instead."
         )
 
     def __repr__(self) -> str:
@@ -319,6 +392,7 @@ class Embedder:
         truncation: Truncation | None,
         batch_size: int | None,
         show_progress: bool | None,
+        prompt_name: str | None = None,
     ) -> _Job:
         started = time.perf_counter()
         items = list(texts)  # validated by the caller
@@ -350,7 +424,7 @@ class Embedder:
             job.load_seconds = time.perf_counter() - loading
         if self._settings.expected_dimension is not None or self._settings.dimensions is not None:
             _ = self.dimension
-        job.prompt = self.prompt(input_type)
+        job.prompt, job.prompt_name = self.prompt_choice(input_type, prompt_name)
         backend = self._backend
         policy = truncation or self._settings.truncation or "truncate"
         max_tokens = backend.max_input_tokens
@@ -358,18 +432,23 @@ class Embedder:
         # sent as it is: counting the ones the server cuts does not change what is sent, so a count
         # that needs the server's /tokenize runs beside the embedding, never before it.
         count_only = (policy == "truncate" and not backend.truncates_left) or (
-            policy == "truncate_left" and backend.truncates_left and not job.prompt
+            policy == "truncate_left" and backend.truncates_left and not job.prompt and not job.prompt_name
         )
-        if count_only and max_tokens and _may_exceed(items, max_tokens) and backend.tokenizes_remotely:
+        if count_only and max_tokens and _may_exceed(items, max_tokens // 2) and backend.tokenizes_remotely:
             job.plan = TruncationPlan(list(items), list(range(len(items))), [0] * len(items))
-            job.counting = _in_background(partial(_count_truncated, backend, items, job.prompt, max_tokens))
+            job.counting = _in_background(
+                partial(_count_truncated, backend, items, job.prompt, job.prompt_name, max_tokens)
+            )
+        elif not max_tokens or not _may_exceed(items, max_tokens // 2):
+            # The cheap bound, with room for any prompt of up to half the limit: nothing to tokenize.
+            job.plan = TruncationPlan(list(items), list(range(len(items))), [0] * len(items))
         else:
             try:
                 job.plan = plan_truncation(
                     items,
                     policy="truncate" if count_only else policy,
                     max_tokens=max_tokens,
-                    overhead=backend.prompt_overhead(job.prompt) if max_tokens else 0,
+                    overhead=_overhead(backend, job.prompt, job.prompt_name) if max_tokens else 0,
                     spans=backend.token_spans,
                     cut=policy == "truncate" and backend.truncates_left,
                 )
@@ -529,6 +608,7 @@ class Embedder:
         truncation: Truncation | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        prompt_name: str | None = None,
     ) -> EmbeddingResult:
         """Embed ``texts`` and return the array with the call's statistics.
 
@@ -538,6 +618,11 @@ class Embedder:
             truncation: per-call override of the truncation policy.
             batch_size: per-call override of the batch size.
             show_progress: per-call override of the progress bar.
+            prompt_name: a named prompt of the model for this call (``"Clustering"``,
+                ``"Classification"``...), instead of the query or document prompt: the server's own
+                (tei, endpoint), the loaded model's (local), or its family's. LangChain and LlamaIndex
+                users reach it through the adapter's ``embedder``:
+                ``HFEmbeddings(...).embedder.embed(texts, prompt_name="Clustering").tolist()``.
 
         Returns:
             An :class:`EmbeddingResult` with a ``(len(texts), dimension)`` array.
@@ -555,7 +640,7 @@ class Embedder:
         """
         items = validate_texts(texts)  # read once: a generator is consumed here, and only here
         with _nothing_computed(items):
-            job = self._prepare(items, input_type, truncation, batch_size, show_progress)
+            job = self._prepare(items, input_type, truncation, batch_size, show_progress, prompt_name)
         return self._finish(job, self._run_sync(job) if job.items else ([], {}))
 
     async def aembed(
@@ -566,6 +651,7 @@ class Embedder:
         truncation: Truncation | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        prompt_name: str | None = None,
     ) -> EmbeddingResult:
         """Async twin of :meth:`embed`; never blocks the event loop (local models run in a thread).
 
@@ -579,7 +665,7 @@ class Embedder:
         items = validate_texts(texts)  # read once: a generator is consumed here, and only here
         with _nothing_computed(items):
             job = await asyncio.to_thread(
-                self._prepare, items, input_type, truncation, batch_size, show_progress
+                self._prepare, items, input_type, truncation, batch_size, show_progress, prompt_name
             )
         outcome = await self._run_async(job) if job.items else ([], {})
         if job.counting is not None:

@@ -11,6 +11,8 @@ backend only says how to embed one batch and what it knows about its model:
 ``max_input_tokens``     the model's limit per input, or ``None`` if unknown
 ``model_id``             the model's Hub id, for the known-family prompts
 ``saved_prompt``         the prompt the model carries for queries or documents
+``model_prompts``        every named prompt the loaded model carries
+``server_prompt_names``  the prompts a server applies itself (``prompt_name``)
 ``token_spans``          character spans of each text's tokens (for truncation)
 ``prompt_overhead``      tokens a prompt and the special tokens add to an input
 ``work_batch_size``      how many texts one ``embed_batch`` call should get
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 from abc import ABC, abstractmethod
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -70,21 +73,38 @@ class Backend(ABC):
 
     @abstractmethod
     def embed_batch(
-        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+        self,
+        texts: list[str],
+        *,
+        input_type: InputType,
+        prompt: str,
+        batch_size: int,
+        prompt_name: str | None = None,
     ) -> npt.NDArray[np.float32]:
         """Embed ``texts`` (already validated and truncated) with ``prompt`` put before each.
+
+        ``prompt_name`` names one of :meth:`server_prompt_names`: the server puts that prompt
+        before each text itself (``prompt`` is then ``""``). The embedder passes it only to a
+        backend that reported the name.
 
         Returns:
             A ``(len(texts), dimension)`` float32 array, normalized when the settings say so.
         """
 
     async def aembed_batch(
-        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+        self,
+        texts: list[str],
+        *,
+        input_type: InputType,
+        prompt: str,
+        batch_size: int,
+        prompt_name: str | None = None,
     ) -> npt.NDArray[np.float32]:
         """Async twin of :meth:`embed_batch`; by default it runs it in a worker thread."""
-        return await asyncio.to_thread(
-            self.embed_batch, texts, input_type=input_type, prompt=prompt, batch_size=batch_size
-        )
+        options: dict[str, object] = {"input_type": input_type, "prompt": prompt, "batch_size": batch_size}
+        if prompt_name is not None:
+            options["prompt_name"] = prompt_name
+        return await asyncio.to_thread(partial(self.embed_batch, texts, **options))  # type: ignore[arg-type]
 
     @property
     @abstractmethod
@@ -105,12 +125,20 @@ class Backend(ABC):
         """The prompt the model itself carries for ``input_type``, if any."""
         return None
 
+    def model_prompts(self) -> dict[str, str]:
+        """Every named prompt the loaded model carries (sentence-transformers ``prompts``), by name."""
+        return {}
+
+    def server_prompt_names(self) -> frozenset[str]:
+        """Names of the prompts the server applies itself (TEI's ``prompt_name``); none by default."""
+        return frozenset()
+
     def token_spans(self, texts: list[str]) -> list[list[Span]]:  # noqa: ARG002 - hook
         """Character spans of the tokens of each text, without special tokens."""
         raise NotImplementedError(f"the {self.mode} backend cannot tokenize")
 
-    def prompt_overhead(self, prompt: str) -> int:  # noqa: ARG002 - hook
-        """Tokens that ``prompt`` and the special tokens add to every input."""
+    def prompt_overhead(self, prompt: str, prompt_name: str | None = None) -> int:  # noqa: ARG002 - hook
+        """Tokens that ``prompt`` (or the server's prompt ``prompt_name``) and the special tokens add."""
         return 0
 
     def work_batch_size(self, batch_size: int) -> int:

@@ -815,6 +815,7 @@ class ServerlessBackend(_ColdStarts, Backend):
         input_type: InputType,  # noqa: ARG002 - prompts are already applied
         prompt: str,
         batch_size: int,  # noqa: ARG002 - requests are planned by plan_batches
+        prompt_name: str | None = None,  # noqa: ARG002 - the serverless API reports no prompts
     ) -> npt.NDArray[np.float32]:
         """One feature-extraction call, retried along the retry and cold-start budgets."""
         inputs, parameters = self._inputs(texts, prompt), self._parameters()
@@ -837,6 +838,7 @@ class ServerlessBackend(_ColdStarts, Backend):
         input_type: InputType,  # noqa: ARG002 - prompts are already applied
         prompt: str,
         batch_size: int,  # noqa: ARG002 - requests are planned by plan_batches
+        prompt_name: str | None = None,  # noqa: ARG002 - the serverless API reports no prompts
     ) -> npt.NDArray[np.float32]:
         """Async twin of :meth:`embed_batch`, through ``AsyncInferenceClient``."""
         inputs, parameters = self._inputs(texts, prompt), self._parameters()

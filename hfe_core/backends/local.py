@@ -274,6 +274,12 @@ class LocalBackend(Backend):
         model = self.sentence_transformer
         return saved_prompt(model.prompts or {}, model.default_prompt_name, input_type)
 
+    def model_prompts(self) -> dict[str, str]:
+        """The loaded model's named prompts (``config_sentence_transformers.json`` or ``prompts=``)."""
+        return {
+            name: text for name, text in (self.sentence_transformer.prompts or {}).items() if text is not None
+        }
+
     def token_spans(self, texts: list[str]) -> list[list[Span]]:
         """Character spans of each text's tokens, from the model's own tokenizer."""
         tokenizer = self.sentence_transformer.tokenizer
@@ -304,8 +310,8 @@ class LocalBackend(Backend):
             cursor = end
         return spans
 
-    def prompt_overhead(self, prompt: str) -> int:
-        """Special tokens plus the prompt's own tokens."""
+    def prompt_overhead(self, prompt: str, prompt_name: str | None = None) -> int:  # noqa: ARG002
+        """Special tokens plus the prompt's own tokens (local mode always puts the prompt's text)."""
         tokenizer = self.sentence_transformer.tokenizer
         specials = int(tokenizer.num_special_tokens_to_add(pair=False))
         if not prompt:
@@ -317,7 +323,13 @@ class LocalBackend(Backend):
         return batch_size * _FORWARD_BATCHES_PER_CALL
 
     def embed_batch(
-        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+        self,
+        texts: list[str],
+        *,
+        input_type: InputType,
+        prompt: str,
+        batch_size: int,
+        prompt_name: str | None = None,  # noqa: ARG002 - local mode resolves prompts to their text
     ) -> npt.NDArray[np.float32]:
         """Encode with the model's query or document method and the resolved prompt."""
         loaded = self._loaded

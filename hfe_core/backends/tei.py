@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -669,16 +670,27 @@ class TEIBackend(Backend):
             "/tokenize", content=_encode({"inputs": texts, "add_special_tokens": special})
         )
 
-    def prompt_overhead(self, prompt: str) -> int:
+    def prompt_overhead(self, prompt: str, prompt_name: str | None = None) -> int:
         """Special tokens plus the prompt's tokens; measured once per prompt.
 
-        Client-side once the tokenizer is checked, else with ``/tokenize``.
+        Client-side once the tokenizer is checked, else with ``/tokenize``; a server prompt
+        (``prompt_name``), whose text hfe does not know, is always measured by the server.
         """
-        if prompt not in self._overheads:
+        key = f"\0{prompt_name}" if prompt_name else prompt
+        if key not in self._overheads:
             tokenizer = self._client_tokenizer() if self._tokenizer_state == "agreed" else None
-            measured = tokenizer.overhead(prompt) if tokenizer else self._measure_overhead(prompt)
-            self._overheads[prompt] = measured
-        return self._overheads[prompt]
+            if prompt_name:
+                with _PROMPTS_LOCK:
+                    known = _NAMED_OVERHEADS.get((self.base_url, prompt_name))
+                measured = known if known is not None else self._measure_named_overhead(prompt_name)
+                with _PROMPTS_LOCK:
+                    _NAMED_OVERHEADS[(self.base_url, prompt_name)] = measured
+            elif tokenizer is not None:
+                measured = tokenizer.overhead(prompt)
+            else:
+                measured = self._measure_overhead(prompt)
+            self._overheads[key] = measured
+        return self._overheads[key]
 
     def _measure_overhead(self, prompt: str) -> int:
         response = self._send_sync(partial(self._tokenize, [prompt or "a"], special=True), route="/tokenize")
@@ -687,6 +699,50 @@ class TEIBackend(Backend):
         with_specials = response.json()[0]
         specials = sum(1 for token in with_specials if token.get("special"))
         return specials + (len(with_specials) - specials if prompt else 0)
+
+    def _measure_named_overhead(self, prompt_name: str) -> int:
+        # "a" with the server's prompt and the special tokens, less the one token of "a".
+        body = {"inputs": ["a"], "add_special_tokens": True, "prompt_name": prompt_name}
+        response = self._send_sync(
+            lambda: self.client.post("/tokenize", content=_encode(body)), route="/tokenize"
+        )
+        return 2 if response is None else max(0, len(response.json()[0]) - 1)
+
+    # -- the served model's own prompts (TEI's prompt_name) ----------------------------------------
+    def server_prompt_names(self) -> frozenset[str]:
+        """Names of the served model's prompts, which TEI applies itself when a request names one.
+
+        TEI does not list them anywhere, but it answers an unknown ``prompt_name`` with a validation
+        error that does (``Available prompts: [...]``, 422 from 1.9, 413 before), or says there are
+        none. hfe asks once per server, on ``/tokenize`` (which holds no permit), and remembers the
+        answer for every embedder of the process. ``route="openai"`` has no ``prompt_name``: none.
+        """
+        if self.settings.route == "openai":
+            return frozenset()
+        key = self.base_url
+        with _PROMPTS_LOCK:
+            known = _SERVER_PROMPTS.get(key)
+        if known is None:
+            known = self._discover_prompt_names()
+            with _PROMPTS_LOCK:
+                _SERVER_PROMPTS[key] = known
+            logger.debug("hfe: %s has the prompts %s", self.base_url, sorted(known) or "(none)")
+        return known
+
+    def _discover_prompt_names(self) -> frozenset[str]:
+        body = {"inputs": ["a"], "add_special_tokens": False, "prompt_name": _PROMPT_PROBE}
+        try:
+            response = self._send_sync(
+                lambda: self.client.post("/tokenize", content=_encode(body)), route="/tokenize"
+            )
+        except RequestRejectedError as refused:
+            return _prompt_names(refused.server_message or "")
+        except (NotFoundError, ServerError, EmbeddingTimeoutError) as exc:
+            logger.debug("hfe: could not ask %s for its prompts: %s", self.base_url, exc)
+            return frozenset()
+        if response is not None:  # the server took the unknown name: it does not know prompts
+            logger.debug("hfe: %s ignored prompt_name; no server-side prompts", self.base_url)
+        return frozenset()
 
     # -- embedding --------------------------------------------------------------------------------
     @property
@@ -700,7 +756,7 @@ class TEIBackend(Backend):
         client = await self._async_client()
         return await client.post(self._path, content=_encode(body))
 
-    def _body(self, texts: list[str], prompt: str) -> dict[str, Any]:
+    def _body(self, texts: list[str], prompt: str, prompt_name: str | None = None) -> dict[str, Any]:
         if self.settings.route == "openai":
             # /v1/embeddings takes no truncate, prompt_name or normalize: prompts are put before the
             # texts here, truncation is the server's auto_truncate (or hfe's, client-side).
@@ -708,6 +764,7 @@ class TEIBackend(Backend):
                 "input": [server_text(prompt + text) for text in texts],
                 "model": self.info.served_model_name or self.info.model_id or "tei",
                 "encoding_format": "base64",
+                **self._server_dimensions,
             }
         info = self.info
         limit = (info.max_input_length or 0) * _TEI_CHARS_PER_TOKEN
@@ -725,9 +782,23 @@ class TEIBackend(Backend):
             "truncate": truncate,
             # Capitalised: TEI 1.8 refuses "left"/"right" (accepted from 1.9).
             "truncation_direction": "Left" if left else "Right",
+            **({"prompt_name": prompt_name} if prompt_name else {}),
             "normalize": self.settings.normalize,
+            **self._server_dimensions,
         }
         return body
+
+    @property
+    def _server_dimensions(self) -> dict[str, int]:
+        """``dimensions`` for the server to cut Matryoshka vectors itself (TEI >= 1.8, both routes).
+
+        Older servers get no field and the vectors are cut client-side, as in every mode; the cut is
+        the same (the first values, then normalized), so the vectors are too.
+        """
+        wanted = self.settings.dimensions
+        if wanted is None or self.info.version_tuple < _DIMENSIONS_SINCE:
+            return {}
+        return {"dimensions": wanted}
 
     def _request_label(self, count: int) -> str:
         """The request, as error messages name it: URL and route (credentials scrubbed), input count."""
@@ -751,26 +822,40 @@ class TEIBackend(Backend):
         return vectors
 
     def embed_batch(
-        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+        self,
+        texts: list[str],
+        *,
+        input_type: InputType,
+        prompt: str,
+        batch_size: int,
+        prompt_name: str | None = None,
     ) -> npt.NDArray[np.float32]:
         """One ``/embed`` request (split in two if the server's payload limit refuses it)."""
-        body = self._body(texts, prompt)
+        body = self._body(texts, prompt, prompt_name)
         with self._slot(len(texts)) as slot:
             response = self._send_sync(partial(self._post_sync, body), route=self._path, slot=slot)
         if response is None:  # refused for its size: send each half
             options: dict[str, Any] = {"input_type": input_type, "prompt": prompt, "batch_size": batch_size}
+            options["prompt_name"] = prompt_name
             return np.concatenate([self.embed_batch(half, **options) for half in self._halves(texts)])
         return self._parse(response, len(texts))
 
     async def aembed_batch(
-        self, texts: list[str], *, input_type: InputType, prompt: str, batch_size: int
+        self,
+        texts: list[str],
+        *,
+        input_type: InputType,
+        prompt: str,
+        batch_size: int,
+        prompt_name: str | None = None,
     ) -> npt.NDArray[np.float32]:
         """Async twin of :meth:`embed_batch`."""
-        body = self._body(texts, prompt)
+        body = self._body(texts, prompt, prompt_name)
         async with self._async_slot(len(texts)) as slot:
             response = await self._send_async(partial(self._post_async, body), route=self._path, slot=slot)
         if response is None:
             options: dict[str, Any] = {"input_type": input_type, "prompt": prompt, "batch_size": batch_size}
+            options["prompt_name"] = prompt_name
             return np.concatenate([await self.aembed_batch(half, **options) for half in self._halves(texts)])
         return self._parse(response, len(texts))
 
@@ -1059,6 +1144,30 @@ class _SyncSlot(_Slot):
         with self._cond:
             self._limit.finish(self.inputs, overloaded=self.overloaded, epoch=self.epoch)
             self._cond.notify_all()
+
+
+#: The first TEI release that cuts Matryoshka vectors itself (``dimensions``, commit 45df4fa).
+_DIMENSIONS_SINCE = (1, 8)
+#: A prompt name no model has: TEI's answer to it lists the model's prompts.
+_PROMPT_PROBE = "__hfe_list_prompts__"
+#: The prompt names of each server (by URL), asked once per process.
+_SERVER_PROMPTS: dict[str, frozenset[str]] = {}
+#: Tokens each server prompt adds (by URL and name), measured once per process.
+_NAMED_OVERHEADS: dict[tuple[str, str], int] = {}
+_PROMPTS_LOCK = threading.Lock()
+_RUST_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _prompt_names(message: str) -> frozenset[str]:
+    """The names in TEI's ``... Available prompts: ["query", "document"]`` (none if it says none)."""
+    listed = message.partition("Available prompts:")[2]
+    names: set[str] = set()
+    for raw in _RUST_STRING.findall(listed):
+        try:
+            names.add(json.loads(f'"{raw}"'))
+        except ValueError:
+            names.add(raw)
+    return frozenset(names)
 
 
 def _pieces(text: str, limit: int | None) -> list[tuple[int, str]]:

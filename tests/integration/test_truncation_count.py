@@ -93,6 +93,8 @@ def test_without_a_client_tokenizer_the_count_runs_beside_embed(hostile: Hostile
     default_tokenize, default_embed = hostile.tokenize, hostile.embed
 
     def tokenize(request: Request) -> Reply:
+        if request.json.get("prompt_name"):  # the one-time prompt discovery (issue 14), not a count
+            return default_tokenize(request)
         seen_while_tokenizing.append(embed_arrived.wait(5.0))
         return default_tokenize(request)
 
