@@ -120,7 +120,20 @@ def test_hfe_core_all_contents() -> None:
 
 
 @pytest.mark.parametrize(
-    ("package", "names"), [("langchain_hfe", ["HFEmbeddings"]), ("llamaindex_hfe", ["HFEmbedding"])]
+    ("package", "names"),
+    [
+        # hfe's own adapter, and the drop-ins named like the peers they replace (issue 12).
+        ("langchain_hfe", ["HFEmbeddings", "HuggingFaceEmbeddings", "HuggingFaceEndpointEmbeddings"]),
+        (
+            "llamaindex_hfe",
+            [
+                "HFEmbedding",
+                "HuggingFaceEmbedding",
+                "HuggingFaceInferenceAPIEmbedding",
+                "TextEmbeddingsInference",
+            ],
+        ),
+    ],
 )
 def test_adapter_all(package: str, names: list[str]) -> None:
     module = importlib.import_module(package)
