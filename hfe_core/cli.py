@@ -30,6 +30,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from hfe_core._version import __version__
 from hfe_core.cli_embed import add_embed_parser
 from hfe_core.errors import ConfigurationError, HfeError
 
@@ -423,6 +424,7 @@ def _add_endpoint_parser(commands: Any) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfe", description="Hugging Face embeddings: hfe's command line.")
+    parser.add_argument("--version", action="version", version=f"hfe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="describe a Text Embeddings Inference server")
     info.add_argument("url", help="the server's root URL, e.g. http://localhost:8080")

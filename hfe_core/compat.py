@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hfe_core.config import EmbedderSettings
+from hfe_core.config import SETTING_ALIASES, EmbedderSettings
 from hfe_core.errors import ConfigurationError
 
 __all__ = ["MEM0_DEFAULT_MODEL", "settings_from_config"]
@@ -177,7 +177,9 @@ def settings_from_config(config: Mapping[str, Any] | str | Path, **overrides: An
     """
     provider, inner = _embedder_section(_load(config))
     if provider == "hfe":
-        unknown = sorted(set(inner) - set(EmbedderSettings.model_fields) - {"api_key", "model_name"})
+        aliases = {alias for names in SETTING_ALIASES.values() for alias in names}
+        accepted = set(EmbedderSettings.model_fields) | aliases | {"truncate_text"}
+        unknown = sorted(set(inner) - accepted)
         if unknown:
             raise ConfigurationError(f"Unknown hfe setting(s): {', '.join(unknown)}.")
         settings = dict(inner)

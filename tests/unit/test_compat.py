@@ -339,3 +339,10 @@ def test_mem0_server_model_kwargs_without_meaning_are_an_error() -> None:
                 "config": {"huggingface_base_url": "http://tei:8080", "model_kwargs": {"top_k": 3}},
             }
         )
+
+
+def test_an_hfe_config_takes_the_peer_spellings_too() -> None:
+    # Issue 12: the aliases hfe's adapters accept are accepted in hfe's own config section too.
+    config = {"provider": "hfe", "config": {"base_url": "http://localhost:8080", "truncate_text": False}}
+    settings = EmbedderSettings(**settings_from_config(config))
+    assert settings.url == "http://localhost:8080" and settings.truncation == "error"
