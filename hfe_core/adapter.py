@@ -75,6 +75,12 @@ class PeerEmbedder(Embedder):
     def __reduce__(self) -> tuple[Any, ...]:
         return (PeerEmbedder, (self.settings, self.options))
 
+    def prompt_choice(self, input_type: InputType, prompt_name: str | None = None) -> tuple[str, str | None]:
+        """The peer's prompt (:meth:`prompt`), never a server's; a per-call ``prompt_name`` as hfe's."""
+        if prompt_name is not None:
+            return super().prompt_choice(input_type, prompt_name)
+        return self.prompt(input_type), None
+
     def prompt(self, input_type: InputType) -> str:
         """The explicit prompt if set, else the model prompt the peer would apply ('' for none).
 
