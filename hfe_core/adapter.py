@@ -181,11 +181,27 @@ class AdapterBase(EmbedderSettings):
     def model_post_init(self, context: Any, /) -> None:
         """Resolve the settings and build the core embedder (nothing is loaded yet)."""
         super().model_post_init(context)
+        self._check_float_output()
         self._embedder = self._new_embedder()
 
     def _new_embedder(self) -> Embedder:
         """The core embedder for the current settings; a subclass may return its own kind."""
         return Embedder(self)
+
+    def _check_float_output(self) -> None:
+        """Refuse ``precision`` other than float32.
+
+        Raises:
+            ConfigurationError: LangChain and LlamaIndex take float vectors, and their vector stores
+                would compare int8 codes or packed bits as if they were floats.
+        """
+        if self.precision != "float32":
+            raise ConfigurationError(
+                f"precision={self.precision!r} is for hfe_core.Embedder and hfe embed: LangChain and "
+                "LlamaIndex take float vectors, and their vector stores would compare codes or packed bits "
+                "as if they were floats. Remove precision (let the vector store quantize, e.g. Qdrant's or "
+                "FAISS's scalar or binary quantization), or use hfe_core.Embedder(precision=...)."
+            )
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Changing a setting after construction rebuilds the core embedder.
@@ -204,6 +220,7 @@ class AdapterBase(EmbedderSettings):
                 )
         super().__setattr__(name, value)
         if name in EmbedderSettings.model_fields:
+            self._check_float_output()
             self._embedder = self._new_embedder()
 
     @classmethod

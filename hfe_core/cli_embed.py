@@ -46,6 +46,12 @@ _SETTINGS: list[tuple[str, dict[str, Any], str]] = [
     ("--truncation", {"choices": ["truncate", "truncate_left", "error", "chunk"]}, "inputs over the limit"),
     ("--dimensions", {"type": int}, "Matryoshka truncation to this many dimensions"),
     ("--route", {"choices": ["native", "openai"]}, "TEI route: native /embed (default) or /v1/embeddings"),
+    (
+        "--precision",
+        {"choices": ["float32", "int8", "uint8", "binary", "ubinary"]},
+        "what the output stores: float32 (default), int8/uint8 codes (with --precision-ranges) or packed "
+        "bits (binary/ubinary)",
+    ),
 ]
 
 
@@ -119,6 +125,13 @@ def add_embed_parser(commands: Any) -> None:
         "are visible to other users",
     )
     model.add_argument("--no-normalize", action="store_true", help="keep vectors as the model returns them")
+    model.add_argument(
+        "--precision-ranges",
+        default=None,
+        metavar="FILE",
+        help="--precision int8/uint8: a .npy or JSON file of 2 rows, the per-dimension minimums and maximums "
+        "(e.g. hfe_core.precision.calibration_ranges of sample vectors)",
+    )
     engine = embed.add_argument_group("engine")
     engine.add_argument(
         "--engine",
@@ -149,9 +162,29 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["token"] = args.api_key
     if args.no_normalize:
         settings["normalize"] = False
+    if args.precision_ranges is not None:
+        settings["precision_ranges"] = _read_ranges(args.precision_ranges)
     if args.prompt is not None:
         settings["query_prompt" if args.input_type == "query" else "document_prompt"] = args.prompt
     return settings
+
+
+def _read_ranges(path: str) -> Any:
+    """``--precision-ranges FILE``: a .npy array or a JSON list of two rows."""
+    from hfe_core.errors import ConfigurationError
+
+    try:
+        if path.endswith(".npy"):
+            import numpy as np
+
+            return np.load(path, allow_pickle=False).tolist()
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(
+            f"--precision-ranges {path!r} could not be read ({type(exc).__name__}: {exc}); give a .npy "
+            "file or a JSON file of two rows, [minimums, maximums]."
+        ) from None
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -37,6 +37,7 @@ from hfe_core.errors import (
     NotFoundError,
     ResponseFormatError,
 )
+from hfe_core.precision import quantize
 from hfe_core.prompts import resolve_prompt
 from hfe_core.truncation import TruncationPlan, combine_windows, plan_truncation
 from hfe_core.validation import validate_text, validate_texts
@@ -111,6 +112,9 @@ class EmbeddingStats:
 class EmbeddingResult:
     """Embeddings of one call, as a ``(n, dimension)`` float32 array, with statistics.
 
+    With ``precision`` set to ``int8``/``uint8`` the array holds one-byte codes, ``(n, dimension)``;
+    with ``binary``/``ubinary``, packed bits, ``(n, ceil(dimension / 8))`` (see :mod:`hfe_core.precision`).
+
     Example:
         >>> result = Embedder().embed(["Paris is in France."])  # doctest: +SKIP
         >>> result.embeddings.shape, result.stats.inputs  # doctest: +SKIP
@@ -118,7 +122,7 @@ class EmbeddingResult:
         >>> vectors = result.tolist()  # doctest: +SKIP
     """
 
-    embeddings: npt.NDArray[np.float32]
+    embeddings: npt.NDArray[Any]
     stats: EmbeddingStats
 
     def tolist(self) -> list[list[float]]:
@@ -428,10 +432,18 @@ class Embedder:
         backend = self._backend
         policy = truncation or self._settings.truncation or "truncate"
         max_tokens = backend.max_input_tokens
-        # Under "truncate" (and "truncate_left" where the server keeps the end itself) every text is
-        # sent as it is: counting the ones the server cuts does not change what is sent, so a count
-        # that needs the server's /tokenize runs beside the embedding, never before it.
-        count_only = (policy == "truncate" and not backend.truncates_left) or (
+        if not max_tokens and policy != "truncate":
+            # A per-call policy that needs the limit (warm_up checked the embedder's own).
+            require = getattr(backend, "require_input_limit", None)
+            if require is not None:
+                require(policy)
+        # Under "truncate", long texts are cut client-side for a backend that would keep their end or
+        # refuse them whole (TEI 1.8's OpenAI route). Otherwise under "truncate" (and "truncate_left"
+        # where the server keeps the end itself) every text is sent as it is: counting the ones the
+        # server cuts does not change what is sent, so a count that needs the server's /tokenize runs
+        # beside the embedding, never before it.
+        cut = policy == "truncate" and (backend.truncates_left or not backend.truncates_itself)
+        count_only = (policy == "truncate" and not cut) or (
             policy == "truncate_left" and backend.truncates_left and not job.prompt and not job.prompt_name
         )
         if count_only and max_tokens and _may_exceed(items, max_tokens // 2) and backend.tokenizes_remotely:
@@ -450,7 +462,7 @@ class Embedder:
                     max_tokens=max_tokens,
                     overhead=_overhead(backend, job.prompt, job.prompt_name) if max_tokens else 0,
                     spans=backend.token_spans,
-                    cut=policy == "truncate" and backend.truncates_left,
+                    cut=cut,
                 )
             except NotFoundError:
                 if not count_only:
@@ -493,6 +505,7 @@ class Embedder:
             vectors[batch] = part
         vectors = combine_windows(vectors, job.plan, len(job.items), normalize=self._settings.normalize)
         vectors = truncate_dimensions(vectors, self._settings.dimensions, normalize=self._settings.normalize)
+        codes = self._quantize(vectors)
         stats.seconds = time.perf_counter() - job.started
         stats.load_seconds = job.load_seconds
         for name, value in self._backend.counters().items():
@@ -508,7 +521,13 @@ class Embedder:
                 what,
             )
         logger.debug("hfe: %s", stats)
-        return EmbeddingResult(vectors, stats)
+        return EmbeddingResult(codes, stats)
+
+    def _quantize(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+        """The finished float vectors at the output ``precision`` (float32 unchanged)."""
+        if self._settings.precision == "float32":
+            return vectors
+        return quantize(vectors, self._settings.precision, ranges=self._settings.precision_ranges)
 
     def _raise_partial(
         self, job: _Job, parts: list[npt.NDArray[np.float32] | None], errors: list[BaseException]
@@ -536,7 +555,7 @@ class Embedder:
                 vector = truncate_dimensions(
                     vector, self._settings.dimensions, normalize=self._settings.normalize
                 )
-                partial.append(vector[0].tolist())
+                partial.append(self._quantize(vector)[0].tolist())
             else:
                 partial.append(None)
                 failed_inputs.append(index)

@@ -63,6 +63,7 @@ from hfe_core.errors import (
     InvalidInputError,
     OutputWriteError,
 )
+from hfe_core.precision import quantize
 
 __all__ = [
     "JobInterrupted",
@@ -638,6 +639,9 @@ class _Plan:
         elif explicit is not None:
             embedding["prompt"] = explicit
         embedding["dedup"] = self.dedup
+        if settings.precision != "float32":  # absent at float32, so records of earlier jobs stay equal
+            embedding["precision"] = settings.precision
+            embedding["precision_ranges"] = settings.precision_ranges
         return {
             "layout": _LAYOUT,
             "input": {
@@ -785,12 +789,22 @@ def embed_file(
     default: EmbedderEngine | None = None
     if factory is not None:
         resolved = EmbedderSettings(**settings)
-        build: Callable[[], Engine] = partial(factory, resolved)
+        build: Callable[[], Engine] = partial(factory, _float_settings(resolved))
     elif engine is not None:
         resolved, build = engine.embedder.settings, partial(_given, engine)
+        if resolved.precision != "float32":
+            raise ConfigurationError(
+                f"The engine's embedder has precision={resolved.precision!r}; the job quantizes the "
+                "vectors it writes itself. Give the engine a float32 embedder and the job precision= "
+                "(with settings), or quantize the output with hfe_core.precision.quantize."
+            )
     else:
-        default = EmbedderEngine(embedder or Embedder(**settings), owned=embedder is None)
-        resolved, build = default.embedder.settings, partial(_given, default)
+        given = embedder or Embedder(**settings)
+        resolved = given.settings
+        if resolved.precision != "float32":  # chunks stay float32; the output is quantized when written
+            given = Embedder(_float_settings(resolved))
+        default = EmbedderEngine(given, owned=given is not embedder)
+        build = partial(_given, default)
     job = _Job(plan, resolved, build, overwrite=overwrite, show_progress=show_progress, started=started)
     try:
         return job.run()
@@ -803,6 +817,13 @@ def embed_file(
             default.close()
         elif factory is not None and job.engine is not None:  # the factory's engine is ours to close
             job.engine.close()
+
+
+def _float_settings(settings: EmbedderSettings) -> EmbedderSettings:
+    """``settings`` with float32 output: a job keeps float chunks and quantizes only what it writes."""
+    if settings.precision == "float32":
+        return settings
+    return settings.model_copy(update={"precision": "float32", "precision_ranges": None})
 
 
 def _given(engine: Engine) -> Engine:
@@ -1138,12 +1159,19 @@ class _Job:
         return entry
 
     # -- finishing -------------------------------------------------------------------------------
+    def _codes(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+        """A chunk's float vectors as the output stores them: at the settings' ``precision``."""
+        settings = self.settings
+        if settings.precision == "float32":
+            return np.ascontiguousarray(vectors, dtype="<f4")
+        return quantize(vectors, settings.precision, ranges=settings.precision_ranges)
+
     def _assemble(self, chunks: list[dict[str, Any]]) -> None:
         output = self.plan.output
         partial = output.with_name(output.name + ".partial")
         if self.plan.out_fmt == "npy":
             with _writing(output):
-                _write_npy(partial, self.work, chunks, self.summary.dimension)
+                _write_npy(partial, self.work, chunks, self._codes)
             ids = ids_path_for(output)
             ids_partial = ids.with_name(ids.name + ".partial")
             with _writing(ids), ids_partial.open("wb") as handle:
@@ -1156,7 +1184,7 @@ class _Job:
                 os.replace(ids_partial, ids)
         else:
             with _writing(output):
-                _write_parquet(partial, self.work, chunks, self.summary.dimension, self.plan)
+                _write_parquet(partial, self.work, chunks, self.summary.dimension, self._codes, self.plan)
         with _writing(output):
             os.replace(partial, output)
         _fsync_dir(output.parent)
@@ -1198,14 +1226,24 @@ def _npy_bytes(array: npt.NDArray[np.float32]) -> bytes:
     return buffer.getvalue()
 
 
-def _write_npy(path: Path, work: _WorkDir, chunks: list[dict[str, Any]], dimension: int) -> None:
+def _write_npy(
+    path: Path,
+    work: _WorkDir,
+    chunks: list[dict[str, Any]],
+    codes: Callable[[npt.NDArray[np.float32]], npt.NDArray[Any]],
+) -> None:
     rows = sum(int(entry["rows"]) for entry in chunks)
-    header = {"descr": "<f4", "fortran_order": False, "shape": (rows, dimension)}
+    parts = (codes(np.load(work.vectors_path(entry["chunk"]), mmap_mode="r")) for entry in chunks)
+    first = next(parts, None)
+    kind = np.dtype("<f4") if first is None else first.dtype
+    width = 0 if first is None else first.shape[1]
+    header = {"descr": np.lib.format.dtype_to_descr(kind), "fortran_order": False, "shape": (rows, width)}
     with path.open("wb") as handle:
         np.lib.format.write_array_header_2_0(handle, header)
-        for entry in chunks:
-            part = np.load(work.vectors_path(entry["chunk"]), mmap_mode="r")
-            handle.write(np.ascontiguousarray(part, dtype="<f4").tobytes())
+        for part in [] if first is None else [first]:
+            handle.write(np.ascontiguousarray(part).tobytes())
+        for part in parts:
+            handle.write(np.ascontiguousarray(part).tobytes())
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -1236,9 +1274,16 @@ def _as_column(pa: Any, values: list[Any], kind: Any) -> Any:
 
 
 def _write_parquet(
-    path: Path, work: _WorkDir, chunks: list[dict[str, Any]], dimension: int, plan: _Plan
+    path: Path,
+    work: _WorkDir,
+    chunks: list[dict[str, Any]],
+    dimension: int,
+    codes: Callable[[npt.NDArray[np.float32]], npt.NDArray[Any]],
+    plan: _Plan,
 ) -> None:
     pa = require_pyarrow()
+    probe = codes(np.zeros((1, dimension), dtype=np.float32))  # the stored dtype and width
+    value_type, width = pa.from_numpy_dtype(probe.dtype), probe.shape[1]
     meta_types: dict[str, set[Any]] = {name: set() for name in plan.keep}
     if plan.keep:  # one light pass over the chunks' fields: a column's type must hold every chunk's values
         for entry in chunks:
@@ -1251,7 +1296,7 @@ def _write_parquet(
     schema = pa.schema(
         [
             pa.field("id", id_type, nullable=False),
-            pa.field("embedding", pa.list_(pa.float32(), dimension), nullable=False),
+            pa.field("embedding", pa.list_(value_type, width), nullable=False),
             *(pa.field(name, _column_type(pa, meta_types[name])) for name in plan.keep),
         ]
     )
@@ -1262,10 +1307,9 @@ def _write_parquet(
             if not entry["rows"]:
                 continue
             rows = orjson.loads(work.rows_path(entry["chunk"]).read_bytes())
-            vectors = np.load(work.vectors_path(entry["chunk"]))
-            embedding = pa.FixedSizeListArray.from_arrays(
-                pa.array(vectors.reshape(-1), type=pa.float32()), dimension
-            )
+            vectors = codes(np.load(work.vectors_path(entry["chunk"])))
+            flat = pa.array(vectors.reshape(-1), type=value_type)
+            embedding = pa.FixedSizeListArray.from_arrays(flat, width)
             columns = [pa.array(rows["ids"], type=id_type), embedding]
             columns += [_as_column(pa, rows["meta"][name], schema.field(name).type) for name in plan.keep]
             writer.write_table(pa.Table.from_arrays(columns, schema=schema))

@@ -140,8 +140,9 @@ def _side(kwargs: dict[str, Any], where: str) -> _Side:
                 raise _refuse(
                     where,
                     key,
-                    "hfe returns float32 vectors only. Remove it (or use 'float32'); quantize in your "
-                    "vector store if it supports it.",
+                    "LangChain takes float32 vectors, as the peer returns by default. Remove it (or use "
+                    "'float32'); for stored int8/binary codes use hfe_core.Embedder(precision=...) or "
+                    "`hfe embed --precision`, whose codes do not depend on the rest of the call.",
                 )
         elif key == "output_value":
             if value not in (None, "sentence_embedding"):

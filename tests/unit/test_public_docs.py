@@ -25,6 +25,7 @@ MODULES = (
     "hfe_core.ray",
     "hfe_core.integrations.mem0",
     "hfe_core.deploy",
+    "hfe_core.precision",
 )
 
 #: Public methods that a user calls first: their docstrings need an example too.
