@@ -154,6 +154,58 @@ def _plan_workers(
     return max(1, workers), gpus, cpus
 
 
+#: CPUs a Ray Data pipeline keeps free of embedding actors, for its own tasks (reads, maps, writes).
+DATASET_TASK_CPUS = 1.0
+
+
+def _dataset_workers(workers: int, cpus: float, free_cpus: float, *, cpus_given: bool) -> tuple[int, float]:
+    """Workers and CPUs per actor that leave Ray Data's own tasks a CPU: ``(workers, num_cpus)``.
+
+    Ray Data runs the actor pool beside the tasks that read and transform the blocks. Actors that
+    hold every free CPU leave those tasks none: the dataset never produces a row, and nothing says
+    why. So the pool is capped at the actors that fit in the free CPUs less
+    :data:`DATASET_TASK_CPUS`; when not even one fits, one actor asks for what is left (``0`` at
+    worst: a Ray CPU is a scheduling unit, not a core, and the actor still runs). A WARNING says
+    what was changed.
+
+    Args:
+        workers: the planned pool size.
+        cpus: CPUs per actor.
+        free_cpus: the cluster's CPUs that nothing holds now.
+        cpus_given: the caller chose ``cpus`` (``num_cpus=``).
+    """
+    room = free_cpus - DATASET_TASK_CPUS
+    if cpus <= 0 or workers * cpus <= room:
+        return workers, cpus
+    fit = int(room // cpus) if room > 0 else 0
+    if fit >= 1:
+        logger.warning(
+            "hfe: embed_dataset: %d actors of %g CPU each would leave Ray Data's own tasks (reading and "
+            "transforming the blocks) less than %g of the cluster's %g free CPUs, and the dataset would "
+            "hang. Using %d actor%s; pass num_cpus= below %g to fit more, or add CPUs.",
+            workers,
+            cpus,
+            DATASET_TASK_CPUS,
+            free_cpus,
+            fit,
+            "" if fit == 1 else "s",
+            cpus,
+        )
+        return fit, cpus
+    share = round(max(room, 0.0), 3)
+    logger.warning(
+        "hfe: embed_dataset: the cluster has %g free CPUs and Ray Data's own tasks need %g of them, or the "
+        "dataset hangs: no actor of %g CPU (%s) fits beside them. Using 1 actor of %g CPU; add CPUs to "
+        "run more.",
+        free_cpus,
+        DATASET_TASK_CPUS,
+        cpus,
+        "num_cpus=" if cpus_given else "the default num_cpus",
+        share,
+    )
+    return 1, share
+
+
 class HFEmbedActor:
     """A Ray actor (or Ray Data callable class) that holds one embedder.
 
@@ -389,7 +441,9 @@ def embed_dataset(
         input_type: ``"document"`` (default) or ``"query"``.
         workers: actors in the pool. Default: local mode, the cluster's GPUs (one model per GPU)
             or its CPUs less one (left to Ray Data's own tasks); tei and endpoint modes,
-            ``min(4, CPUs - 1)`` clients, which share the server's concurrency.
+            ``min(4, CPUs - 1)`` clients, which share the server's concurrency. Given or not, the
+            pool is capped so that one of the cluster's free CPUs stays with Ray Data's own tasks
+            (actors holding every CPU would hang the dataset), with a WARNING saying so.
         batch_size: rows per actor call (default 1024); the embedder still batches by its own
             ``batch_size`` inside a call.
         num_gpus: GPUs per actor. Default: 1 in local mode when the cluster has GPUs, else 0.
@@ -424,6 +478,9 @@ def embed_dataset(
         num_cpus=num_cpus,
         spare_cpus=1,
     )
+    # Ray omits a resource that is all taken: no "CPU" in available_resources() means none is free.
+    free_cpus = float(ray.available_resources().get("CPU", 0.0))
+    count, cpus = _dataset_workers(count, cpus, free_cpus, cpus_given=num_cpus is not None)
     constructor = HFEmbedActor.constructor_kwargs(
         _for_workers(resolved, gpus),
         text_column=text_column,

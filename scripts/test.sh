@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 make_venv .venv-test "test,lint"
+# Infinity, the third-party OpenAI-compatible server of tests/integration/test_infinity.py (own venv,
+# built once); the test fails rather than skips when it is missing.
+bash scripts/infinity.sh
+export HFE_REQUIRE_INFINITY=1
 py=.venv-test/bin/python
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "== ruff"; "$py" -m ruff check .

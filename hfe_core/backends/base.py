@@ -67,6 +67,10 @@ class Backend(ABC):
     #: True when the backend keeps the end of a too-long input by itself (TEI's
     #: ``truncation_direction``) because the settings say ``truncate_left``: nothing is cut client-side.
     truncates_left: bool = False
+    #: False when the server refuses a too-long input instead of cutting it (TEI 1.8's
+    #: ``/v1/embeddings``, whose ``auto_truncate`` is off): under ``truncate`` the embedder then cuts
+    #: such inputs client-side, at the model's limit, before sending them.
+    truncates_itself: bool = True
 
     def __init__(self, settings: EmbedderSettings) -> None:
         self.settings = settings

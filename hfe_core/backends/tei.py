@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlparse
 
@@ -35,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hfe_core.answers import check_dimension, parse_json, read_info, read_json_vectors, read_openai_vectors
-from hfe_core.auth import redact, token_for_url
+from hfe_core.auth import EXPLICIT_TOKEN_SOURCES, redact, token_for_url
 from hfe_core.backends.base import Backend
 from hfe_core.batching import AdaptiveLimit, RequestLimits, plan_requests
 from hfe_core.config import DEFAULT_CONNECT_TIMEOUT, EmbedderSettings, InputType
@@ -47,6 +48,7 @@ from hfe_core.errors import (
     NotFoundError,
     RateLimitedError,
     RequestRejectedError,
+    ResponseFormatError,
     ServerError,
 )
 from hfe_core.retry import RetryPolicy, parse_retry_after
@@ -56,7 +58,7 @@ from hfe_core.transport.loops import PerLoop
 from hfe_core.truncation import Span
 from hfe_core.validation import server_text
 
-__all__ = ["RequestStats", "ServerInfo", "TEIBackend", "classify"]
+__all__ = ["RequestStats", "ServerInfo", "TEIBackend", "classify", "model_input_limit"]
 
 _orjson: Any
 try:  # optional: faster parsing of large JSON answers
@@ -71,6 +73,17 @@ T = TypeVar("T")
 #: Routes a server may lack (TEI's defaults, or the policies that need them, say what then).
 _OPTIONAL_ROUTES = frozenset({"/info", "/tokenize"})
 _ROUTE_SUFFIXES = ("/embed", "/v1/embeddings", "/embeddings", "/v1", "/info")
+#: What route='openai' removes from url= before resolving it (TEI's native spellings).
+_NATIVE_SUFFIXES = ("/embed", "/info")
+#: Statuses by which a server that is not TEI says it has no ``/info`` or ``/models`` (route='openai').
+_OPENAI_ABSENT_STATUSES = frozenset({400, 404, 405, 422})
+#: tokenizer_config.json's "no limit" (1e30) and any value past it: not a limit.
+_NO_LIMIT = 1_000_000
+#: Where a model says how many tokens it takes: the first found wins (sentence-transformers' own first).
+_LIMIT_FILES = (
+    ("sentence_bert_config.json", "max_seq_length"),
+    ("tokenizer_config.json", "model_max_length"),
+)
 _TEI_CHARS_PER_TOKEN = 250  # TEI refuses texts over max_input_length x 250 characters
 
 
@@ -101,6 +114,13 @@ class ServerInfo:
             auto_truncate=data.get("auto_truncate"),
             served_model_name=data.get("served_model_name"),
             raw=data,
+        )
+
+    @property
+    def is_tei(self) -> bool:
+        """Whether a Text Embeddings Inference server answered ``/info`` (not TEI's defaults)."""
+        return "model_id" in self.raw and (
+            "max_input_length" in self.raw or "max_client_batch_size" in self.raw
         )
 
     @property
@@ -175,19 +195,44 @@ class _Attempts:
 
 
 def _server_message(response: HTTPResponse) -> tuple[str, str | None]:
-    """The server's error text and TEI error type, from a JSON or plain-text body."""
+    """The server's error text and error type, from a JSON or plain-text body.
+
+    Reads every shape an embedding server answers with: TEI's ``{"error", "error_type"}`` and its
+    ``/v1`` ``{"message", "type", "code"}``; OpenAI's ``{"error": {"message", "type", "code"}}``
+    (vLLM, Infinity, llama.cpp, LiteLLM...); FastAPI's ``{"detail": "..."}`` and its validation list
+    ``{"detail": [{"loc": [...], "msg": "..."}]}`` (whose echoed ``input`` is left out: it may be a
+    whole text); a list of messages (the serverless API); or plain text.
+    """
     text = response.text
     try:
         body = json.loads(text) if text else None
     except ValueError:
         return text.strip(), None
-    if isinstance(body, dict):
-        message = body.get("error") or body.get("message") or text
+    if not isinstance(body, dict):
+        return text.strip(), None
+    error = body.get("error")
+    if isinstance(error, dict):  # OpenAI: {"error": {"message", "type", "param", "code"}}
+        message: Any = error.get("message") or error.get("detail") or json.dumps(error, ensure_ascii=False)
+        code = error.get("code")
+        kind = error.get("type") or (code if isinstance(code, str) else None)  # not a number: the status
+    else:
+        message = error or body.get("message") or body.get("detail") or body.get("msg") or text
         kind = body.get("error_type") or body.get("type")
-        if isinstance(message, list):
-            message = "; ".join(str(item) for item in message)
-        return str(message), str(kind) if kind else None
-    return text.strip(), None
+    return _message_text(message), str(kind) if kind not in (None, "") else None
+
+
+def _message_text(message: Any) -> str:
+    """One line of text for a message that may be a list (FastAPI's validation errors, serverless)."""
+    if isinstance(message, list):
+        return "; ".join(_message_text(item) for item in message)
+    if isinstance(message, dict) and "msg" in message:
+        where = ".".join(str(part) for part in message.get("loc") or [] if part != "body")
+        return f"{where}: {message['msg']}" if where else str(message["msg"])
+    if isinstance(message, dict):
+        return json.dumps(
+            {key: value for key, value in message.items() if key != "input"}, ensure_ascii=False
+        )
+    return str(message)
 
 
 class _Scrubbed:
@@ -219,12 +264,14 @@ def _scrub_error(error: EmbeddingError, secrets: list[str]) -> None:
         error.server_message = redact(message, secrets)  # type: ignore[attr-defined]
 
 
-def classify(response: HTTPResponse, *, url: str) -> _Outcome:
+def classify(response: HTTPResponse, *, url: str, openai_server: bool = False) -> _Outcome:
     """Map one answer to success, retry, split or a typed error. The one error boundary of tei mode.
 
     Args:
         response: the server's answer.
-        url: the URL, for messages.
+        url: the URL hfe called (the route included), for messages.
+        openai_server: the answer is an OpenAI-compatible server's that is not TEI (no TEI
+            ``/info``): its 4xx bodies are that server's own, not TEI's validation errors.
     """
     status = response.status_code
     if status == 200:
@@ -232,16 +279,18 @@ def classify(response: HTTPResponse, *, url: str) -> _Outcome:
     message, error_type = _server_message(response)
     request_id = response.headers.get("x-request-id")
     details: dict[str, Any] = {"status_code": status, "server_message": message, "request_id": request_id}
-    plain = error_type is None
-    if status == 413 and plain:
-        return _Outcome("split")  # the payload limit (plain text), not a validation error
+    tei_validation = error_type in _TEI_VALIDATION_TYPES
+    if status == 413 and not tei_validation:
+        return _Outcome("split")  # the payload limit (plain text, or any server's 413), not TEI's validation
     if status in (401, 403):
         return _Outcome(
             "fail",
             AuthenticationError(
-                f"{url} answered {status}: the API key or token was refused. Pass api_key= (TEI's "
-                "--api-key), or set TEI_API_KEY; an HF token from the environment is only sent to "
-                "https URLs on huggingface.co, its subdomains and *.endpoints.huggingface.cloud.",
+                f"{url} answered {status}{f' ({message})' if message else ''}: the API key or token was "
+                "refused. Pass api_key= (the server's "
+                "key: TEI's --api-key, vLLM's, Infinity's...), or set TEI_API_KEY; an HF token from the "
+                "environment is only sent to https URLs on huggingface.co, its subdomains and "
+                "*.endpoints.huggingface.cloud.",
                 **details,
             ),
         )
@@ -257,13 +306,12 @@ def classify(response: HTTPResponse, *, url: str) -> _Outcome:
             ),
         )
     if status == 404:
+        if _names_the_model(message):
+            return _Outcome(
+                "fail", NotFoundError(f"{url} answered 404 ({message}). {_MODEL_HINT}", **details)
+            )
         return _Outcome(
-            "fail",
-            NotFoundError(
-                f"{url} answered 404: no such route. Check url= (the server's root URL, e.g. "
-                "http://localhost:8080) and that it is a Text Embeddings Inference server.",
-                **details,
-            ),
+            "fail", NotFoundError(f"{url} answered 404: no such route. {_route_hint(url)}", **details)
         )
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -287,11 +335,12 @@ def classify(response: HTTPResponse, *, url: str) -> _Outcome:
             ),
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
-    if status in (400, 413, 422) and error_type in ("Validation", "Empty", "Tokenizer") or status == 400:
+    if status == 400 or (status == 422 and openai_server) or (status in (413, 422) and tei_validation):
+        hint = f" {_MODEL_HINT}" if _names_the_model(message) else ""
         return _Outcome(
             "fail",
             RequestRejectedError(
-                f"{url} rejected the inputs ({status} {error_type or ''}): {message}", **details
+                f"{url} rejected the inputs ({status} {error_type or ''}): {message}{hint}", **details
             ),
         )
     if status == 422:
@@ -306,6 +355,42 @@ def classify(response: HTTPResponse, *, url: str) -> _Outcome:
         "fail",
         ServerError(f"{url} answered {status}: {message}", **details),
     )
+
+
+#: TEI's error types for a request it refused (validation), whatever the status (413 before 1.9, 422).
+_TEI_VALIDATION_TYPES = frozenset({"Validation", "Empty", "Tokenizer"})
+_MODEL_HINT = (
+    "Pass model= with a name the server serves (an OpenAI-compatible server lists them at GET "
+    "<base URL>/models)."
+)
+
+
+def _names_the_model(message: str) -> bool:
+    """Whether a refusal is about the requested model (an unknown or missing ``model``)."""
+    lowered = message.lower()
+    return "model" in lowered and any(
+        word in lowered
+        for word in ("not found", "does not exist", "invalid model", "unknown model", "no model")
+    )
+
+
+def _route_hint(url: str) -> str:
+    """What to do about a 404: which route hfe called, and how to point it elsewhere."""
+    if url.endswith("/embeddings"):
+        return (
+            f"hfe posted to {url} (route='openai'). Check url=: it is the OpenAI base URL, the part "
+            "before /embeddings (as the openai SDK's base_url), or a TEI server's root URL (hfe then posts "
+            "to its /v1/embeddings). For example http://host:8080 (TEI), http://host:8000/v1 (vLLM), "
+            "http://host:7997 (Infinity; http://host:7997/v1 with --url-prefix /v1), http://host:11434/v1 "
+            "(Ollama). route='native' posts to TEI's /embed instead."
+        )
+    if url.endswith("/embed"):
+        return (
+            f"hfe posted to {url}, Text Embeddings Inference's native route (route='native'). Check url= "
+            "(the TEI server's root URL, e.g. http://localhost:8080); for a server that is not TEI but "
+            "OpenAI-compatible (vLLM, Infinity, llama.cpp, Ollama), pass route='openai'."
+        )
+    return f"hfe called {url}. Check url= (the server's root URL, e.g. http://localhost:8080)."
 
 
 def next_wait(
@@ -337,6 +422,9 @@ class TEIBackend(Backend):
     def __init__(self, settings: EmbedderSettings) -> None:
         super().__init__(settings)
         self._base_url: str | None = None
+        #: route='openai': the path of the OpenAI base URL below base_url ("/v1", ""), ``None`` until
+        #: ``/info`` says whether the server is TEI (see :meth:`_set_url`).
+        self._openai_prefix: str | None = None
         self._token: str | None = None
         self._url_lock = threading.Lock()
         if settings.url:
@@ -363,6 +451,15 @@ class TEIBackend(Backend):
         #: "unknown" (not looked for), "none" (ask the server), "unchecked", "agreed" (the server agrees)
         self._tokenizer_state = "unknown"
         self._tokenizer_lock = threading.Lock()
+        # route='openai' on a server that is not TEI: what it accepts, learned from its answers.
+        self._encoding = "base64"  # "float" once the server refuses base64
+        self._send_dimensions = True  # False once the server refuses `dimensions`
+        self._learned_max_inputs: int | None = None  # lowered when the server refuses a batch's size
+        self._listed_model: str | None = None
+        self._models_read = False
+        self._model_limit: int | None = None
+        self._model_limit_state = "unknown"  # "unknown" (not looked for), "found", "none"
+        self._facts_lock = threading.RLock()  # the limit is looked for by model id, which may list /models
         if settings.route == "openai" and not settings.normalize:
             raise ConfigurationError(
                 "route='openai' always returns normalized vectors (/v1/embeddings has no normalize "
@@ -379,11 +476,35 @@ class TEIBackend(Backend):
     _discovers_url: ClassVar[bool] = False
 
     def _set_url(self, raw: str) -> None:
+        """Resolve ``url=`` to the server's root URL (and, for route='openai', its OpenAI base).
+
+        route='native': the root URL, less any route suffix (``/embed``, ``/v1/embeddings``,
+        ``/embeddings``, ``/v1``, ``/info``); requests go to ``{root}/embed``.
+
+        route='openai' takes ``url=`` as the openai SDK takes ``base_url``, and keeps TEI's spellings:
+
+        1. A final ``/embeddings`` (the full endpoint), or TEI's ``/embed`` or ``/info``, is removed.
+        2. A URL that then ends in ``/v1`` is the OpenAI base as given: requests go to
+           ``{url}/embeddings``, and a TEI server's ``/info`` and ``/tokenize`` are looked for at
+           the URL less ``/v1``.
+        3. Any other URL is read ``{url}/info`` from, once: a TEI server (its ``/info`` answers)
+           gets ``{url}/v1/embeddings``; any other server ``{url}/embeddings`` (Infinity's default).
+        """
         url = raw.rstrip("/")
-        for suffix in _ROUTE_SUFFIXES:
-            if url.endswith(suffix):
-                url = url[: -len(suffix)]
-                break
+        if self.settings.route == "openai":
+            prefix: str | None = None
+            for suffix in ("/embeddings", *_NATIVE_SUFFIXES):
+                if url.endswith(suffix):
+                    url = url[: -len(suffix)]
+                    break
+            if url.endswith("/v1"):
+                url, prefix = url[: -len("/v1")], "/v1"
+            self._openai_prefix = prefix
+        else:
+            for suffix in _ROUTE_SUFFIXES:
+                if url.endswith(suffix):
+                    url = url[: -len(suffix)]
+                    break
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             shown = redact(raw, [parsed.password]) if parsed.password else raw
@@ -491,11 +612,16 @@ class TEIBackend(Backend):
 
     # -- server facts -------------------------------------------------------------------------
     def warm_up(self) -> bool:
-        """Read ``/info`` now if it was not read yet."""
-        if self._info is not None:
-            return False
+        """Read ``/info`` now if it was not read yet; refuse a truncation policy that cannot be kept.
+
+        Raises:
+            ConfigurationError: ``truncation`` is ``"error"``, ``"chunk"`` or ``"truncate_left"`` and
+                the model's input limit is unknown (see :meth:`require_input_limit`).
+        """
+        done = self._info is None
         _ = self.info
-        return True
+        self.require_input_limit(self.settings.truncation or "truncate")
+        return done
 
     @property
     def info(self) -> ServerInfo:
@@ -512,21 +638,173 @@ class TEIBackend(Backend):
         if response is None:
             return ServerInfo()
         label = self._scrub(self.base_url)
-        data = parse_json(response.content, label=f"{label}/info")
-        return ServerInfo.from_json(read_info(data, label=label))
+        try:
+            data = parse_json(response.content, label=f"{label}/info")
+            return ServerInfo.from_json(read_info(data, label=label))
+        except ResponseFormatError as exc:
+            if self.settings.route != "openai":
+                raise
+            # Not TEI's /info (a page, another server's route): an OpenAI-compatible server without one.
+            logger.debug(
+                "hfe: %s/info is not TEI's (%s); reading no limits from it", label, self._scrub(str(exc))
+            )
+            return ServerInfo()
+
+    @property
+    def _is_tei(self) -> bool:
+        """Whether the server is Text Embeddings Inference (its ``/info`` answered)."""
+        return self.info.is_tei
+
+    @property
+    def _known_openai_server(self) -> bool:
+        """:attr:`_openai_server` as far as known without a request (``/info`` read already)."""
+        return self.settings.route == "openai" and self._info is not None and not self._info.is_tei
+
+    @property
+    def _openai_server(self) -> bool:
+        """route='openai' on a server that is not TEI (Infinity, vLLM, llama.cpp, Ollama...)."""
+        return self.settings.route == "openai" and not self._is_tei
 
     @property
     def model_id(self) -> str | None:
-        """The ``model`` setting, else ``/info``'s ``model_id`` (unless a path, as IE's ``/repository``)."""
+        """The ``model`` setting, else the served model's id.
+
+        That is ``/info``'s ``model_id`` (unless a path, as IE's ``/repository``), or on an
+        OpenAI-compatible server the one model that ``/models`` lists.
+        """
         if self.settings.model:
             return self.settings.model
         served = self.info.model_id
-        return served if served and not served.startswith("/") else None
+        if served:
+            return served if not served.startswith("/") else None
+        return self._served_model() if self._openai_server else None
+
+    def _served_model(self) -> str | None:
+        """The one model an OpenAI-compatible server lists at ``GET {base}/models`` (read once).
+
+        Raises:
+            ConfigurationError: the server lists several models and ``model=`` names none of them.
+        """
+        if not self._models_read:
+            with self._facts_lock:
+                if not self._models_read:
+                    self._listed_model = self._read_models()
+                    self._models_read = True
+        return self._listed_model
+
+    def _read_models(self) -> str | None:
+        route = f"{self._resolved_prefix}/models"
+        try:
+            response = self._send_sync(lambda: self.client.get(route), route=route)
+        except EmbeddingError as exc:  # an optional route: the embedding request says what is wrong
+            logger.debug("hfe: could not list the models of %s: %s", self._scrub(self.base_url), exc)
+            return None
+        if response is None:
+            return None
+        try:
+            listed = _loads(response).get("data")
+            names = [str(item["id"]) for item in listed if isinstance(item, dict) and item.get("id")]
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return None
+        if len(names) > 1:
+            raise ConfigurationError(
+                f"{self._scrub(self.base_url)}{route} serves {len(names)} models ({', '.join(names)}): pass "
+                "model= with the one to use."
+            )
+        return names[0] if names else None
 
     @property
     def max_input_tokens(self) -> int | None:
-        """``max_input_length`` from ``/info``."""
-        return self.info.max_input_length
+        """The limit per input in tokens (prompt and special tokens included), or ``None``.
+
+        ``/info``'s ``max_input_length`` (the server's own, authoritative); else the
+        ``max_input_length`` setting (for a server started with a lower limit than its model's, such
+        as vLLM's ``--max-model-len``); else the model's own (``sentence_bert_config.json``
+        ``max_seq_length``, then ``tokenizer_config.json`` ``model_max_length``; see
+        :func:`model_input_limit`); else ``None``, said once at WARNING.
+        """
+        if self.info.max_input_length:
+            return self.info.max_input_length
+        if self.settings.max_input_length:
+            return self.settings.max_input_length
+        return self._limit_from_model()
+
+    def _limit_from_model(self) -> int | None:
+        if self._model_limit_state == "unknown":
+            with self._facts_lock:
+                if self._model_limit_state == "unknown":
+                    found = self._find_model_limit()
+                    self._model_limit = found
+                    self._model_limit_state = "found" if found else "none"
+        return self._model_limit
+
+    def _find_model_limit(self) -> int | None:
+        settings = self.settings
+        model = self.model_id
+        found = (
+            model_input_limit(
+                model,
+                revision=settings.revision,
+                cache_folder=settings.cache_folder,
+                token=self._model_files_token,
+            )
+            if model
+            else None
+        )
+        if found is not None:
+            logger.info(
+                "hfe: %s does not report its input limit; using %d tokens, %s of %s.",
+                self._scrub(self.base_url),
+                found[0],
+                found[1],
+                model,
+            )
+            return found[0]
+        if self.mode == "tei":  # endpoint mode's images that are not TEI keep their own behaviour
+            logger.warning(
+                "hfe: the truncation policy cannot be enforced: %s does not report its input limit (no "
+                "TEI /info) and hfe found none for %s. Long inputs are sent whole and cut (or refused) by "
+                "the server as it decides, and last_stats.truncated does not count them. Pass "
+                "max_input_length= (the served model's limit in tokens), or model= with its Hub id or a "
+                "local path.",
+                self._scrub(self.base_url),
+                f"model {model!r}" if model else "the model (no model= given, none reported)",
+            )
+        return None
+
+    @property
+    def _model_files_token(self) -> str | bool:
+        """The token the Hub may get for a model's files: a Hugging Face one only, never the server's key."""
+        settings = self.settings
+        if settings.token is None or settings.token_source in EXPLICIT_TOKEN_SOURCES:
+            return False
+        return settings.token.get_secret_value()
+
+    def require_input_limit(self, policy: str) -> None:
+        """Refuse a truncation policy that needs the model's input limit when it is unknown.
+
+        ``"error"``, ``"chunk"`` and ``"truncate_left"`` count, split or cut inputs client-side at the
+        limit; without one, inputs would reach the server whole, and be cut there, silently.
+
+        Raises:
+            ConfigurationError: the limit is unknown, naming what to pass.
+        """
+        if policy not in ("error", "chunk", "truncate_left") or self.mode != "tei":
+            return
+        if policy == "truncate_left" and self.truncates_left:
+            return  # TEI's native route keeps the end of long inputs itself
+        if self.max_input_tokens:
+            return
+        model = self.model_id
+        raise ConfigurationError(
+            f"truncation={policy!r} needs the model's input limit, which {self._scrub(self.base_url)} does "
+            "not report (no TEI /info) and hfe could not find for "
+            f"{f'model {model!r}' if model else 'the served model (no model= given, none reported)'} "
+            "(sentence_bert_config.json max_seq_length or tokenizer_config.json model_max_length, in a local "
+            "folder, a packaged model or the Hugging Face cache). Pass max_input_length= (the served model's "
+            "limit in tokens), or model= with its Hub id or a local path; or use truncation='truncate' to "
+            "let the server cut long inputs."
+        )
 
     @property
     def dimension(self) -> int:
@@ -541,11 +819,13 @@ class TEIBackend(Backend):
         max_inputs = min(info.max_client_batch_size, self._server_permits)
         if "batch_size" in self.settings.model_fields_set:
             max_inputs = min(max_inputs, batch_size)
+        if self._learned_max_inputs is not None:
+            max_inputs = min(max_inputs, self._learned_max_inputs)
         return RequestLimits(
             max_inputs=max(1, max_inputs),
             max_tokens=info.max_batch_tokens,
             max_bytes=int(self._payload_limit * 0.95),
-            max_input_tokens=info.max_input_length,
+            max_input_tokens=self.max_input_tokens,
         )
 
     @property
@@ -567,6 +847,15 @@ class TEIBackend(Backend):
     def truncates_left(self) -> bool:  # type: ignore[override]
         """TEI's native route keeps the end of a long input itself (``truncation_direction: Left``)."""
         return self.settings.route != "openai" and self.settings.truncation == "truncate_left"
+
+    @property
+    def truncates_itself(self) -> bool:  # type: ignore[override]
+        """False on the OpenAI route of a TEI whose ``auto_truncate`` is off (every TEI up to 1.8).
+
+        ``/v1/embeddings`` has no ``truncate`` field: TEI applies ``auto_truncate`` there, and with it
+        off answers a too-long input with 413/422, failing its whole batch.
+        """
+        return not (self.settings.route == "openai" and self.info.auto_truncate is False)
 
     def _client_tokenizer(self) -> ClientTokenizer | None:
         """The served model's tokenizer, looked for once; ``None``: the server tokenizes."""
@@ -746,8 +1035,26 @@ class TEIBackend(Backend):
 
     # -- embedding --------------------------------------------------------------------------------
     @property
+    def _resolved_prefix(self) -> str:
+        """route='openai': the OpenAI base URL's path below :attr:`base_url` (see :meth:`_set_url`)."""
+        _ = self.base_url  # an endpoint's URL may be discovered: it sets the prefix too
+        if self._openai_prefix is None:
+            self._openai_prefix = "/v1" if self._is_tei else ""
+        return self._openai_prefix
+
+    @property
     def _path(self) -> str:
-        return "/v1/embeddings" if self.settings.route == "openai" else "/embed"
+        return f"{self._resolved_prefix}/embeddings" if self.settings.route == "openai" else "/embed"
+
+    @property
+    def _label_path(self) -> str:
+        """:attr:`_path` for messages: never a request (TEI's ``/v1/embeddings`` until resolved)."""
+        if self.settings.route != "openai":
+            return "/embed"
+        prefix = self._openai_prefix
+        if prefix is None:
+            prefix = "/v1" if self._info is None or self._info.is_tei else ""
+        return f"{prefix}/embeddings"
 
     def _post_sync(self, body: dict[str, Any]) -> HTTPResponse:
         return self.client.post(self._path, content=_encode(body))
@@ -758,14 +1065,7 @@ class TEIBackend(Backend):
 
     def _body(self, texts: list[str], prompt: str, prompt_name: str | None = None) -> dict[str, Any]:
         if self.settings.route == "openai":
-            # /v1/embeddings takes no truncate, prompt_name or normalize: prompts are put before the
-            # texts here, truncation is the server's auto_truncate (or hfe's, client-side).
-            return {
-                "input": [server_text(prompt + text) for text in texts],
-                "model": self.info.served_model_name or self.info.model_id or "tei",
-                "encoding_format": "base64",
-                **self._server_dimensions,
-            }
+            return self._openai_body(texts, prompt)
         info = self.info
         limit = (info.max_input_length or 0) * _TEI_CHARS_PER_TOKEN
         inputs = [server_text(prompt + text) for text in texts]
@@ -788,6 +1088,36 @@ class TEIBackend(Backend):
         }
         return body
 
+    def _openai_body(self, texts: list[str], prompt: str) -> dict[str, Any]:
+        """The body of ``POST {base}/embeddings``.
+
+        It has no ``truncate``, ``prompt_name`` or ``normalize``: prompts are put before the texts
+        here; long inputs are cut client-side under the truncation policy (or by the server, under
+        ``truncate``, past which the texts are cut at ``limit x 250`` characters, as on the native
+        route). ``model`` is the ``model`` setting, else the served model's name; ``dimensions``
+        and base64 are asked for while the server accepts them.
+        """
+        limit = (self.max_input_tokens or 0) * _TEI_CHARS_PER_TOKEN
+        inputs = [server_text(prompt + text) for text in texts]
+        if limit and self.settings.truncation != "error":
+            inputs = [text[:limit] if len(text) > limit else text for text in inputs]
+        model = self._request_model()
+        return {
+            "input": inputs,
+            **({"model": model} if model else {}),
+            "encoding_format": self._encoding,
+            **self._server_dimensions,
+        }
+
+    def _request_model(self) -> str | None:
+        """The ``model`` of an OpenAI-style request: the ``model`` setting, else what the server serves."""
+        if self.settings.model:
+            return self.settings.model
+        info = self.info
+        if info.is_tei:
+            return info.served_model_name or info.model_id or "tei"
+        return self._served_model()
+
     @property
     def _server_dimensions(self) -> dict[str, int]:
         """``dimensions`` for the server to cut Matryoshka vectors itself (TEI >= 1.8, both routes).
@@ -796,19 +1126,28 @@ class TEIBackend(Backend):
         the same (the first values, then normalized), so the vectors are too.
         """
         wanted = self.settings.dimensions
-        if wanted is None or self.info.version_tuple < _DIMENSIONS_SINCE:
+        if wanted is None:
+            return {}
+        if self._openai_server:  # sent until the server refuses it (then cut client-side)
+            return {"dimensions": wanted} if self._send_dimensions else {}
+        if self.info.version_tuple < _DIMENSIONS_SINCE:
             return {}
         return {"dimensions": wanted}
 
     def _request_label(self, count: int) -> str:
         """The request, as error messages name it: URL and route (credentials scrubbed), input count."""
-        return f"{self._scrub(self.base_url)}{self._path} ({count} input{'s' if count != 1 else ''})"
+        return f"{self._scrub(self.base_url)}{self._label_path} ({count} input{'s' if count != 1 else ''})"
 
     def _read(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
         """The checked vectors of a 200 answer (:mod:`hfe_core.answers`): never a vector from a bad one."""
         label = self._request_label(count)
         if self.settings.route == "openai":
-            return read_openai_vectors(parse_json(response.content, label=label), count, label=label)
+            vectors = read_openai_vectors(parse_json(response.content, label=label), count, label=label)
+            if self._known_openai_server:
+                # TEI's /v1 answers unit vectors; another server may not (normalize is always on here).
+                norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+                vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+            return vectors
         return read_json_vectors(response.content, count, label=label)
 
     def _parse(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
@@ -830,10 +1169,19 @@ class TEIBackend(Backend):
         batch_size: int,
         prompt_name: str | None = None,
     ) -> npt.NDArray[np.float32]:
-        """One ``/embed`` request (split in two if the server's payload limit refuses it)."""
-        body = self._body(texts, prompt, prompt_name)
-        with self._slot(len(texts)) as slot:
-            response = self._send_sync(partial(self._post_sync, body), route=self._path, slot=slot)
+        """One embedding request (split in two if the server refuses its size)."""
+        for attempt in range(_ADAPTATIONS + 1):
+            body = self._body(texts, prompt, prompt_name)
+            try:
+                with self._slot(len(texts)) as slot:
+                    response = self._send_sync(partial(self._post_sync, body), route=self._path, slot=slot)
+            except RequestRejectedError as refused:
+                if attempt < _ADAPTATIONS and self._adapt(refused, body):
+                    continue  # the same texts, in a form the server takes (each fallback once)
+                if not self._split_on(refused, len(texts)):
+                    raise
+                response = None
+            break
         if response is None:  # refused for its size: send each half
             options: dict[str, Any] = {"input_type": input_type, "prompt": prompt, "batch_size": batch_size}
             options["prompt_name"] = prompt_name
@@ -850,14 +1198,69 @@ class TEIBackend(Backend):
         prompt_name: str | None = None,
     ) -> npt.NDArray[np.float32]:
         """Async twin of :meth:`embed_batch`."""
-        body = self._body(texts, prompt, prompt_name)
-        async with self._async_slot(len(texts)) as slot:
-            response = await self._send_async(partial(self._post_async, body), route=self._path, slot=slot)
+        for attempt in range(_ADAPTATIONS + 1):
+            body = self._body(texts, prompt, prompt_name)
+            try:
+                async with self._async_slot(len(texts)) as slot:
+                    response = await self._send_async(
+                        partial(self._post_async, body), route=self._path, slot=slot
+                    )
+            except RequestRejectedError as refused:
+                if attempt < _ADAPTATIONS and self._adapt(refused, body):
+                    continue
+                if not self._split_on(refused, len(texts)):
+                    raise
+                response = None
+            break
         if response is None:
             options: dict[str, Any] = {"input_type": input_type, "prompt": prompt, "batch_size": batch_size}
             options["prompt_name"] = prompt_name
             return np.concatenate([await self.aembed_batch(half, **options) for half in self._halves(texts)])
         return self._parse(response, len(texts))
+
+    def _adapt(self, refused: RequestRejectedError, body: dict[str, Any]) -> bool:
+        """Stop asking for what an OpenAI-compatible server refused (base64, ``dimensions``).
+
+        Judged on the ``body`` that was sent (another thread may have switched already: it is sent
+        again all the same). Each fallback changes the request once, so the caller's loop ends.
+
+        Returns:
+            True when the request changed and should be sent again.
+        """
+        if self.settings.route != "openai" or refused.status_code not in (400, 422):
+            return False
+        said = (refused.server_message or "").lower()
+        if body.get("encoding_format") == "base64" and ("encoding_format" in said or "base64" in said):
+            self._encoding = "float"
+            logger.info("hfe: %s refused base64 vectors; asking for floats.", self._scrub(self.base_url))
+            return True
+        if (
+            "dimensions" in body
+            and self._known_openai_server
+            and ("dimension" in said or "matryoshka" in said)
+        ):
+            self._send_dimensions = False  # never sent again to this server: no loop
+            logger.info(
+                "hfe: %s refused dimensions=%s; cutting the vectors client-side.",
+                self._scrub(self.base_url),
+                body["dimensions"],
+            )
+            return True
+        return False
+
+    def _split_on(self, refused: RequestRejectedError, count: int) -> bool:
+        """Whether to send a refused request in two halves, and plan smaller ones from now on.
+
+        An OpenAI-compatible server that is not TEI says no batch limit beforehand: its 422 for a
+        request of several inputs may refuse the request's size.
+        """
+        if count < 2 or refused.status_code != 422 or not self._openai_server:
+            return False
+        self._learned_max_inputs = min(self._learned_max_inputs or count, max(1, count // 2))
+        logger.debug(
+            "hfe: %s refused %d inputs at once (%s); halving", self._scrub(self.base_url), count, refused
+        )
+        return True
 
     def _halves(self, texts: list[str]) -> tuple[list[str], list[str]]:
         """The two halves of a request the payload limit refused; one input alone cannot be split."""
@@ -869,9 +1272,9 @@ class TEIBackend(Backend):
 
     def _too_large(self, texts: list[str]) -> RequestRejectedError:
         return RequestRejectedError(
-            f"{self.base_url} refused a request with one input of {len(texts[0])} characters: it is over "
-            "the server's payload limit (--payload-limit, 2 MB by default). Shorten the text, or raise the "
-            "server's limit.",
+            f"{self._scrub(self.base_url)}{self._label_path} refused a request with one input of "
+            f"{len(texts[0])} characters (413): it is over the server's payload limit (TEI's "
+            "--payload-limit, 2 MB by default). Shorten the text, or raise the server's limit.",
             status_code=413,
         )
 
@@ -997,7 +1400,14 @@ class TEIBackend(Backend):
 
     def _classify(self, response: HTTPResponse, route: str) -> _Outcome:
         """The error boundary of this backend's answers (endpoint mode adds the proxy's)."""
-        return classify(response, url=self.base_url + route)
+        # Read without fetching /info (this may be /info's own answer): known once /info was read.
+        return classify(response, url=self.base_url + route, openai_server=self._known_openai_server)
+
+    def _optional(self, route: str, status: int) -> bool:
+        """Whether ``status`` says an optional route (``/info``, ``/tokenize``, ``/models``) is absent."""
+        if self.settings.route == "openai" and (route == "/info" or route.endswith("/models")):
+            return status in self._ABSENT_STATUSES or status in _OPENAI_ABSENT_STATUSES
+        return route in _OPTIONAL_ROUTES and status in self._ABSENT_STATUSES
 
     def _judge(self, response: HTTPResponse, route: str) -> _Outcome:
         """The outcome of one answer ("ok", "retry", "split", "absent"); raises final errors at once.
@@ -1005,7 +1415,7 @@ class TEIBackend(Backend):
         This is where server answers become errors and log lines: an error answer is read through
         :class:`_Scrubbed`, so no credential this backend holds reaches an exception or a log.
         """
-        if route in _OPTIONAL_ROUTES and response.status_code in self._ABSENT_STATUSES:
+        if self._optional(route, response.status_code):
             return _Outcome("absent")  # an older or partial server: the caller falls back
         if response.status_code != 200:
             response = _Scrubbed(response, self._secrets)
@@ -1146,6 +1556,8 @@ class _SyncSlot(_Slot):
             self._cond.notify_all()
 
 
+#: Fallbacks of one request after a refusal (floats for base64, no ``dimensions``): each changes it once.
+_ADAPTATIONS = 2
 #: The first TEI release that cuts Matryoshka vectors itself (``dimensions``, commit 45df4fa).
 _DIMENSIONS_SINCE = (1, 8)
 #: A prompt name no model has: TEI's answer to it lists the model's prompts.
@@ -1184,6 +1596,80 @@ def _pieces(text: str, limit: int | None) -> list[tuple[int, str]]:
         pieces.append((start, text[start:end]))
         start = end
     return pieces
+
+
+def model_input_limit(
+    model: str,
+    *,
+    revision: str | None = None,
+    cache_folder: str | None = None,
+    token: str | bool = False,
+) -> tuple[int, str] | None:
+    """A model's limit per input in tokens, from its own files, for a server that does not report one.
+
+    ``sentence_bert_config.json``'s ``max_seq_length`` (what sentence-transformers, and so local mode,
+    keeps), else ``tokenizer_config.json``'s ``model_max_length`` (not its "no limit" 1e30). Each file is
+    looked for as :func:`hfe_core.tokenizer.find_tokenizer` looks for ``tokenizer.json``: a local
+    folder, a model packaged as a Python package, the Hugging Face cache, then (unless
+    ``HF_HUB_OFFLINE``) one download. Never raises.
+
+    Args:
+        model: a Hub id or a local folder.
+        revision: the model revision.
+        cache_folder: the Hugging Face cache to look in.
+        token: a Hugging Face token for a private model (``False``: none).
+
+    Returns:
+        ``(limit, where it was read)``, or ``None``.
+
+    Example:
+        >>> model_input_limit("sentence-transformers/all-MiniLM-L6-v2")[0]  # doctest: +SKIP
+        256
+    """
+    for name, key in _LIMIT_FILES:
+        path = _model_file(model, name, revision, cache_folder, token)
+        if path is None:
+            continue
+        try:
+            value = json.loads(path.read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError) as exc:
+            logger.debug("hfe: could not read %s: %s", path, exc)
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < _NO_LIMIT:
+            return int(value), f"{key} in {name}"
+    return None
+
+
+def _model_file(
+    model: str, name: str, revision: str | None, cache_folder: str | None, token: str | bool
+) -> Path | None:
+    """``name`` of ``model``: a local folder's, a packaged model's, the cache's, or downloaded once."""
+    folder = Path(model).expanduser()
+    if (folder / name).is_file():
+        return folder / name
+    from hfe_core.backends.local import packaged_model_path
+
+    packaged = packaged_model_path(model)
+    if packaged and (Path(packaged) / name).is_file():
+        return Path(packaged) / name
+    if folder.exists():
+        return None  # a local folder without the file
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = try_to_load_from_cache(model, name, cache_dir=cache_folder, revision=revision)
+    except HFValidationError:
+        return None  # not a repository id (a served name such as "minilm")
+    if isinstance(cached, str):
+        return Path(cached)
+    if cached is not None or constants.HF_HUB_OFFLINE:
+        return None  # cached as "no such file", or no Hub to ask
+    try:
+        return Path(hf_hub_download(model, name, revision=revision, cache_dir=cache_folder, token=token))
+    except Exception as exc:  # noqa: BLE001 - any failure means: not found here
+        logger.debug("hfe: no %s for %s from the Hub: %s", name, model, exc)
+        return None
 
 
 async def _aclose(client: httpx.AsyncClient) -> None:

@@ -14,6 +14,7 @@ import json
 import logging
 import pickle
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from hfe_core import (
     ServerError,
 )
 from hfe_core.engines import Engine
-from hfe_core.ray import HFEmbedActor, RayEngine, _plan_workers, embed_dataset
+from hfe_core.ray import HFEmbedActor, RayEngine, _dataset_workers, _plan_workers, embed_dataset
 from tests.tei_server.harness import TEIServer
 
 pytestmark = [pytest.mark.model]
@@ -105,8 +106,9 @@ def test_embed_dataset_matches_the_single_process_embedder(
     ray_local: Any, model_path: str, single: Any
 ) -> None:
     rows = [{"id": f"doc-{i}", "text": text, "extra": i * 3} for i, text in enumerate(TEXTS)]
-    ds = ray_local.data.from_items(rows, override_num_blocks=8)  # 8 blocks of 25 rows, over 2 actors
+    ds = ray_local.data.from_items(rows, override_num_blocks=8)  # 8 blocks of 25 rows
     settings = EmbedderSettings(model=model_path, batch_size=LOCAL_BATCH)
+    # workers=2 on 2 CPUs is capped to 1 actor (one CPU stays with Ray Data's tasks, see below).
     out = embed_dataset(ds, settings=settings, workers=2, batch_size=40).take_all()  # >= 40 rows per call
     assert [row["id"] for row in out] == [row["id"] for row in rows]  # in input order
     assert [row["extra"] for row in out] == [row["extra"] for row in rows]  # other columns kept
@@ -117,6 +119,46 @@ def test_embed_dataset_matches_the_single_process_embedder(
     # Batches are composed differently (2 blocks per actor call, not one call over all 200), so
     # padding differs and float sums round differently: equal to ~1e-7, compared at 1e-5.
     np.testing.assert_allclose(vectors, single.embeddings, atol=1e-5)
+
+
+def test_embed_dataset_leaves_a_cpu_to_ray_datas_own_tasks(
+    ray_local: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A dataset read by Ray Data's tasks (range, read_parquet...): with 2 actors of 1 CPU on this 2-CPU
+    # instance, the read tasks never got a CPU and the dataset hung without a word (issue 15).
+    ds = ray_local.data.range(48, override_num_blocks=4).map(
+        lambda row: {"id": row["id"], "text": f"row {row['id']}"}
+    )
+    out: list[Any] = []
+    with TEIServer(vectors="hash") as server:
+        with caplog.at_level(logging.WARNING, logger="hfe"):
+            embedded = embed_dataset(ds, mode="tei", url=server.url, workers=2, batch_size=12)
+        consumer = threading.Thread(target=lambda: out.extend(embedded.take_all()), daemon=True)
+        consumer.start()
+        consumer.join(timeout=120)
+        if not out:
+            pytest.fail(
+                "embed_dataset(workers=2) on 2 CPUs produced nothing in 120 s: Ray Data's tasks got no CPU"
+            )
+        clean = Embedder(mode="tei", url=server.url).embed([f"row {i}" for i in range(48)]).embeddings
+    assert [row["id"] for row in out] == list(range(48))
+    np.testing.assert_allclose(np.stack([row["embedding"] for row in out]), clean, atol=1e-6)
+    warned = [record.getMessage() for record in caplog.records if "embed_dataset" in record.getMessage()]
+    assert warned and "Using 1 actor" in warned[0] and "would hang" in warned[0]
+
+
+def test_dataset_workers_cap() -> None:
+    # (workers, num_cpus per actor, free CPUs) -> what runs: one free CPU always stays with Ray Data's tasks.
+    assert _dataset_workers(2, 1.0, 2.0, cpus_given=False) == (1, 1.0)
+    assert _dataset_workers(4, 1.0, 16.0, cpus_given=False) == (4, 1.0)  # room enough: unchanged
+    assert _dataset_workers(8, 1.0, 5.0, cpus_given=False) == (4, 1.0)
+    assert _dataset_workers(4, 0.5, 2.0, cpus_given=True) == (2, 0.5)
+    assert _dataset_workers(1, 1.0, 1.0, cpus_given=False) == (
+        1,
+        0.0,
+    )  # a 1-CPU cluster: the actor asks for none
+    assert _dataset_workers(2, 2.0, 2.5, cpus_given=True) == (1, 1.5)
+    assert _dataset_workers(3, 0.0, 2.0, cpus_given=True) == (3, 0.0)  # actors without CPUs take none
 
 
 class TestLocalEngine:
