@@ -1,8 +1,8 @@
 """The TEI test server in its own process, for benchmarks: ``python -m tests.tei_server`` with hashed vectors.
 
-Its memory and CPU are never counted as a client's. TEI 1.9.3 semantics and default limits (32 inputs
-per request, 16384 batch tokens, 512 permits, 2 MB payloads), a stats route, and the service time a
-benchmark asks for.
+Its memory and CPU are never counted as a client's. TEI 1.9.3 semantics by default (``version="1.8.3"``
+for 1.8: validation answers 413, ``auto_truncate`` off), TEI's default limits (32 inputs per request,
+16384 batch tokens, 512 permits, 2 MB payloads), a stats route, and the service time a benchmark asks for.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class ServerProcess:
     ms_per_token: float
     hash_dim: int = 384
     max_batch_requests: int | None = None
+    version: str = "1.9.3"
     process: subprocess.Popen[str] | None = None
     url: str = ""
 
@@ -43,7 +44,7 @@ class ServerProcess:
         }
         if self.max_batch_requests is not None:
             limits["--max-batch-requests"] = self.max_batch_requests
-        command = [sys.executable, "-m", "tests.tei_server", "--port", "0", "--version", "1.9.3"]
+        command = [sys.executable, "-m", "tests.tei_server", "--port", "0", "--version", self.version]
         command += ["--vectors", "hash", "--hash-dim", str(self.hash_dim), "--slots", str(self.slots)]
         command += ["--latency-ms", str(self.latency_ms), "--ms-per-token", str(self.ms_per_token)]
         command += [str(item) for pair in limits.items() for item in pair]
@@ -92,6 +93,17 @@ class ServerProcess:
     def requests(self) -> dict[str, dict[str, int]]:
         """Requests per route (the stats route left out)."""
         return {r: s for r, s in self.stats()["requests"].items() if r != STATS_ROUTE}
+
+    def truncated(self, texts: list[str], limit: int, batch: int = MAX_CLIENT_BATCH) -> int:
+        """How many of ``texts`` the server cuts: ``/tokenize`` (special tokens included) over ``limit``."""
+        count = 0
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            for start in range(0, len(texts), batch):
+                body = {"inputs": texts[start : start + batch], "add_special_tokens": True}
+                response = client.post("/tokenize", json=body)
+                response.raise_for_status()
+                count += sum(len(tokens) > limit for tokens in response.json())
+        return count
 
     def info(self) -> dict[str, Any]:
         """The server's ``/info``."""

@@ -39,7 +39,7 @@ from hfe_core.errors import (
 )
 from hfe_core.precision import quantize
 from hfe_core.prompts import resolve_prompt
-from hfe_core.truncation import TruncationPlan, combine_windows, plan_truncation
+from hfe_core.truncation import TruncationPlan, combine_windows, count_over, plan_truncation
 from hfe_core.validation import validate_text, validate_texts
 
 __all__ = ["Embedder", "EmbeddingResult", "EmbeddingStats"]
@@ -192,12 +192,12 @@ def _count_truncated(
 ) -> list[int] | None:
     """The inputs the server truncates (exact), or ``None`` when they cannot be counted."""
     try:
+        overhead = _overhead(backend, prompt, prompt_name)
+        counts = getattr(backend, "token_counts", None)
+        if counts is not None:  # counts alone, without building each token's span
+            return count_over(texts, budget=max(1, max_tokens - overhead), counts=counts)
         return plan_truncation(
-            texts,
-            policy="truncate",
-            max_tokens=max_tokens,
-            overhead=_overhead(backend, prompt, prompt_name),
-            spans=backend.token_spans,
+            texts, policy="truncate", max_tokens=max_tokens, overhead=overhead, spans=backend.token_spans
         ).truncated
     except NotFoundError:
         logger.info("hfe: the server cannot tokenize, so truncated inputs are not counted.")
@@ -440,13 +440,13 @@ class Embedder:
         # Under "truncate", long texts are cut client-side for a backend that would keep their end or
         # refuse them whole (TEI 1.8's OpenAI route). Otherwise under "truncate" (and "truncate_left"
         # where the server keeps the end itself) every text is sent as it is: counting the ones the
-        # server cuts does not change what is sent, so a count that needs the server's /tokenize runs
-        # beside the embedding, never before it.
+        # server cuts does not change what is sent, so the count (client-side tokenizer or the server's
+        # /tokenize) runs beside the embedding, never before it.
         cut = policy == "truncate" and (backend.truncates_left or not backend.truncates_itself)
         count_only = (policy == "truncate" and not cut) or (
             policy == "truncate_left" and backend.truncates_left and not job.prompt and not job.prompt_name
         )
-        if count_only and max_tokens and _may_exceed(items, max_tokens // 2) and backend.tokenizes_remotely:
+        if count_only and max_tokens and _may_exceed(items, max_tokens // 2) and backend.counts_in_background:
             job.plan = TruncationPlan(list(items), list(range(len(items))), [0] * len(items))
             job.counting = _in_background(
                 partial(_count_truncated, backend, items, job.prompt, job.prompt_name, max_tokens)

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from hfe_core.config import Truncation
 from hfe_core.errors import InputTooLongError
 
-__all__ = ["Span", "TruncationPlan", "combine_windows", "plan_truncation"]
+__all__ = ["Span", "TruncationPlan", "combine_windows", "count_over", "plan_truncation"]
 
 #: Character span ``(start, end)`` of one token in its text.
 Span = tuple[int, int]
@@ -66,6 +66,78 @@ def _could_exceed(text: str, budget: int) -> bool:
     return len(text.encode("utf-8")) + 1 > budget
 
 
+#: Under ``"truncate"`` only the head of a long text is tokenized: this many characters per token
+#: of the budget (about twice what English, code or German take per token), cut at a whitespace.
+_HEAD_CHARS_PER_TOKEN = 8
+
+
+def _head(text: str, budget: int) -> str:
+    """The start of ``text`` that holds more than ``budget`` tokens when ``text`` is long, or ``text``.
+
+    Cut just before a whitespace, where every tokenizer hfe meets (WordPiece, byte-level BPE,
+    SentencePiece with its Metaspace) starts a new token: the head's tokens are then the text's first
+    tokens, at the same character positions. Text with no whitespace near the cut is kept whole.
+    """
+    stop = _HEAD_CHARS_PER_TOKEN * (budget + 1)
+    if len(text) <= 2 * stop:
+        return text  # hardly shorter: one pass over the whole text
+    cut = max(text.rfind(space, 0, stop) for space in (" ", "\n", "\t"))
+    return text[:cut] if cut > stop // 2 else text
+
+
+def _token_spans(
+    texts: Sequence[str],
+    candidates: list[int],
+    budget: int,
+    spans: Callable[[list[str]], list[list[Span]]],
+    *,
+    head_only: bool,
+) -> dict[int, list[Span]]:
+    """Spans of the candidates' tokens; with ``head_only``, of their first ``budget + 1`` tokens at least.
+
+    A head that turns out to hold no more than ``budget`` tokens is tokenized again, whole.
+    """
+    if not head_only:
+        return dict(zip(candidates, spans([texts[index] for index in candidates]), strict=True))
+    heads = [_head(texts[index], budget) for index in candidates]
+    found = dict(zip(candidates, spans(heads), strict=True))
+    again = [
+        index
+        for index, head in zip(candidates, heads, strict=True)
+        if len(head) < len(texts[index]) and len(found[index]) <= budget
+    ]
+    if again:
+        found.update(zip(again, spans([texts[index] for index in again]), strict=True))
+    return found
+
+
+def count_over(texts: Sequence[str], *, budget: int, counts: Callable[[list[str]], list[int]]) -> list[int]:
+    """Indices of the texts with more than ``budget`` tokens, from token counts alone.
+
+    What ``"truncate"`` needs when nothing is cut client-side: the cheap bound first, then the
+    head of each long text (see :func:`_head`), then whole texts whose head was not enough.
+
+    Example:
+        >>> def words(texts):
+        ...     return [len(text.split()) for text in texts]
+        >>> count_over(["a b", "a b c d e f g h i j"], budget=3, counts=words)
+        [1]
+    """
+    candidates = [index for index, text in enumerate(texts) if _could_exceed(text, budget)]
+    if not candidates:
+        return []
+    heads = [_head(texts[index], budget) for index in candidates]
+    found = dict(zip(candidates, counts(heads), strict=True))
+    again = [
+        index
+        for index, head in zip(candidates, heads, strict=True)
+        if len(head) < len(texts[index]) and found[index] <= budget
+    ]
+    if again:
+        found.update(zip(again, counts([texts[index] for index in again]), strict=True))
+    return [index for index in candidates if found[index] > budget]
+
+
 def plan_truncation(
     texts: Sequence[str],
     *,
@@ -101,7 +173,9 @@ def plan_truncation(
     candidates = [index for index, text in enumerate(texts) if _could_exceed(text, budget)]
     if not candidates:
         return plan
-    token_spans = dict(zip(candidates, spans([texts[index] for index in candidates]), strict=True))
+    # "truncate" needs to know which texts run past the budget and where their budget-th token ends:
+    # the head of a long text tells both, for a fraction of the tokenizing (issue 13's long texts).
+    token_spans = _token_spans(texts, candidates, budget, spans, head_only=policy == "truncate")
     too_long = [index for index in candidates if len(token_spans[index]) > budget]
     if not too_long:
         return plan

@@ -64,6 +64,10 @@ class Backend(ABC):
     #: True while :meth:`token_spans` costs a round trip to a server: the embedder then counts the
     #: inputs a server truncates beside the embedding, never before it.
     tokenizes_remotely: bool = False
+    #: True when :meth:`token_spans` may run in another thread while batches are embedded (a server
+    #: backend: its tokenizer is its own). Local mode's tokenizer is the model's, whose settings
+    #: sentence-transformers changes on every encode, so it counts before encoding.
+    counts_in_background: bool = False
     #: True when the backend keeps the end of a too-long input by itself (TEI's
     #: ``truncation_direction``) because the settings say ``truncate_left``: nothing is cut client-side.
     truncates_left: bool = False

@@ -848,6 +848,10 @@ class TEIBackend(Backend):
         """TEI's native route keeps the end of a long input itself (``truncation_direction: Left``)."""
         return self.settings.route != "openai" and self.settings.truncation == "truncate_left"
 
+    #: The count of truncated inputs runs beside the embedding: the client-side tokenizer is this
+    #: backend's own (or the server's /tokenize), so nothing else changes its settings meanwhile.
+    counts_in_background = True
+
     @property
     def truncates_itself(self) -> bool:  # type: ignore[override]
         """False on the OpenAI route of a TEI whose ``auto_truncate`` is off (every TEI up to 1.8).
@@ -913,6 +917,16 @@ class TEIBackend(Backend):
         if tokenizer is not None:
             return tokenizer.spans(texts)
         return self._server_spans(texts)
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens of each text, special tokens left out: :meth:`token_spans` without the spans.
+
+        Client-side this skips the character offsets (what counting truncated inputs needs).
+        """
+        tokenizer = self._checked_tokenizer(texts)
+        if tokenizer is not None:
+            return tokenizer.counts(texts)
+        return [len(spans) for spans in self._server_spans(texts)]
 
     def _server_spans(self, texts: list[str]) -> list[list[Span]]:
         """Character spans of each text's tokens, from the server's ``/tokenize``.

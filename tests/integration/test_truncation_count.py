@@ -139,3 +139,21 @@ def test_truncate_left_is_the_servers_own_direction() -> None:
         # No /tokenize and no client-side cut: TEI kept the end itself (token-level; a client-side cut
         # at a character offset may split the first word differently).
         assert _tokenize_requests(server) == 0 or left.backend.tokenizes_remotely is False
+
+
+def test_the_openai_route_of_tei_1_8_gets_long_inputs_cut_client_side(reference_model: Any) -> None:
+    """TEI 1.8's /v1/embeddings has no truncate field and auto_truncate off: it refuses long inputs.
+
+    Under ``truncate`` hfe cuts them client-side at the model's limit, so the batch is embedded (not
+    refused with 413) and each vector is the one of the text's first tokens, as the native route gives.
+    """
+    texts = _long_texts(3, 400) + ["a short one"]
+    with TEIServer(version="1.8.3", slots=2) as server:  # the real packaged all-MiniLM-L6-v2
+        assert httpx.get(server.url + "/info", timeout=10).json()["auto_truncate"] is False
+        openai = Embedder(mode="tei", url=server.url, route="openai").embed(texts)
+        native = Embedder(mode="tei", url=server.url).embed(texts)
+    assert openai.stats.truncated == native.stats.truncated == 3
+    expected = reference_model.encode(texts, normalize_embeddings=True)  # cut at 256 tokens too
+    for ours, theirs in zip(openai.embeddings, expected, strict=True):
+        assert cosine(ours, theirs) > 0.9999
+    assert abs(openai.embeddings - native.embeddings).max() < 1e-5
