@@ -444,7 +444,7 @@ CONTENDERS: list[Contender] = [
         "hfe_openai",
         "hfe route='openai' sync (base64 /v1)",
         _hfe(route="openai"),
-        "openai client underneath, max_concurrency=8",
+        "hfe's own httpx client (no openai package), max_concurrency=8",
         is_hfe=True,
     ),
     Contender(
