@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,7 @@ __all__ = ["Span", "TruncationPlan", "combine_windows", "count_over", "plan_trun
 Span = tuple[int, int]
 
 _MAX_LISTED = 5
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -85,6 +87,30 @@ def _head(text: str, budget: int) -> str:
     return text[:cut] if cut > stop // 2 else text
 
 
+def _by_heads(
+    texts: Sequence[str],
+    candidates: list[int],
+    budget: int,
+    measure: Callable[[list[str]], list[_T]],
+    size: Callable[[_T], int],
+) -> dict[int, _T]:
+    """``measure`` of each candidate's head (see :func:`_head`), of its whole text where needed.
+
+    ``size`` is the token count of one measure: a head that turns out to hold no more than ``budget``
+    tokens is measured again, whole.
+    """
+    heads = [_head(texts[index], budget) for index in candidates]
+    found = dict(zip(candidates, measure(heads), strict=True))
+    again = [
+        index
+        for index, head in zip(candidates, heads, strict=True)
+        if len(head) < len(texts[index]) and size(found[index]) <= budget
+    ]
+    if again:
+        found.update(zip(again, measure([texts[index] for index in again]), strict=True))
+    return found
+
+
 def _token_spans(
     texts: Sequence[str],
     candidates: list[int],
@@ -93,22 +119,10 @@ def _token_spans(
     *,
     head_only: bool,
 ) -> dict[int, list[Span]]:
-    """Spans of the candidates' tokens; with ``head_only``, of their first ``budget + 1`` tokens at least.
-
-    A head that turns out to hold no more than ``budget`` tokens is tokenized again, whole.
-    """
+    """Spans of the candidates' tokens; with ``head_only``, of their first ``budget + 1`` tokens at least."""
     if not head_only:
         return dict(zip(candidates, spans([texts[index] for index in candidates]), strict=True))
-    heads = [_head(texts[index], budget) for index in candidates]
-    found = dict(zip(candidates, spans(heads), strict=True))
-    again = [
-        index
-        for index, head in zip(candidates, heads, strict=True)
-        if len(head) < len(texts[index]) and len(found[index]) <= budget
-    ]
-    if again:
-        found.update(zip(again, spans([texts[index] for index in again]), strict=True))
-    return found
+    return _by_heads(texts, candidates, budget, spans, len)
 
 
 def count_over(texts: Sequence[str], *, budget: int, counts: Callable[[list[str]], list[int]]) -> list[int]:
@@ -126,15 +140,7 @@ def count_over(texts: Sequence[str], *, budget: int, counts: Callable[[list[str]
     candidates = [index for index, text in enumerate(texts) if _could_exceed(text, budget)]
     if not candidates:
         return []
-    heads = [_head(texts[index], budget) for index in candidates]
-    found = dict(zip(candidates, counts(heads), strict=True))
-    again = [
-        index
-        for index, head in zip(candidates, heads, strict=True)
-        if len(head) < len(texts[index]) and found[index] <= budget
-    ]
-    if again:
-        found.update(zip(again, counts([texts[index] for index in again]), strict=True))
+    found = _by_heads(texts, candidates, budget, counts, int)
     return [index for index in candidates if found[index] > budget]
 
 
