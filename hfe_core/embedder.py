@@ -192,13 +192,8 @@ def _count_truncated(
 ) -> list[int] | None:
     """The inputs the server truncates (exact), or ``None`` when they cannot be counted."""
     try:
-        overhead = _overhead(backend, prompt, prompt_name)
-        counts = getattr(backend, "token_counts", None)
-        if counts is not None:  # counts alone, without building each token's span
-            return count_over(texts, budget=max(1, max_tokens - overhead), counts=counts)
-        return plan_truncation(
-            texts, policy="truncate", max_tokens=max_tokens, overhead=overhead, spans=backend.token_spans
-        ).truncated
+        budget = max(1, max_tokens - _overhead(backend, prompt, prompt_name))
+        return count_over(texts, budget=budget, counts=backend.token_counts)
     except NotFoundError:
         logger.info("hfe: the server cannot tokenize, so truncated inputs are not counted.")
     except Exception as exc:  # noqa: BLE001 - the vectors do not depend on the count: report, go on
@@ -433,10 +428,7 @@ class Embedder:
         policy = truncation or self._settings.truncation or "truncate"
         max_tokens = backend.max_input_tokens
         if not max_tokens and policy != "truncate":
-            # A per-call policy that needs the limit (warm_up checked the embedder's own).
-            require = getattr(backend, "require_input_limit", None)
-            if require is not None:
-                require(policy)
+            backend.require_input_limit(policy)  # a per-call policy (warm_up checked the embedder's own)
         # Under "truncate", long texts are cut client-side for a backend that would keep their end or
         # refuse them whole (TEI 1.8's OpenAI route). Otherwise under "truncate" (and "truncate_left"
         # where the server keeps the end itself) every text is sent as it is: counting the ones the

@@ -145,6 +145,17 @@ class Backend(ABC):
         """Character spans of the tokens of each text, without special tokens."""
         raise NotImplementedError(f"the {self.mode} backend cannot tokenize")
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens of each text, without special tokens (a backend may count without the spans)."""
+        return [len(spans) for spans in self.token_spans(texts)]
+
+    def require_input_limit(self, policy: str) -> None:  # noqa: ARG002 - hook
+        """Refuse a truncation ``policy`` that needs the input limit when the backend cannot know it.
+
+        By default nothing is refused; the tei backend refuses when neither the server nor the model says it.
+        """
+        return
+
     def prompt_overhead(self, prompt: str, prompt_name: str | None = None) -> int:  # noqa: ARG002 - hook
         """Tokens that ``prompt`` (or the server's prompt ``prompt_name``) and the special tokens add."""
         return 0
