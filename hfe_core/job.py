@@ -1171,7 +1171,7 @@ class _Job:
         partial = output.with_name(output.name + ".partial")
         if self.plan.out_fmt == "npy":
             with _writing(output):
-                _write_npy(partial, self.work, chunks, self._codes)
+                _write_npy(partial, self.work, chunks, self.summary.dimension, self._codes)
             ids = ids_path_for(output)
             ids_partial = ids.with_name(ids.name + ".partial")
             with _writing(ids), ids_partial.open("wb") as handle:
@@ -1230,19 +1230,20 @@ def _write_npy(
     path: Path,
     work: _WorkDir,
     chunks: list[dict[str, Any]],
+    dimension: int,
     codes: Callable[[npt.NDArray[np.float32]], npt.NDArray[Any]],
 ) -> None:
     rows = sum(int(entry["rows"]) for entry in chunks)
-    parts = (codes(np.load(work.vectors_path(entry["chunk"]), mmap_mode="r")) for entry in chunks)
-    first = next(parts, None)
-    kind = np.dtype("<f4") if first is None else first.dtype
-    width = 0 if first is None else first.shape[1]
-    header = {"descr": np.lib.format.dtype_to_descr(kind), "fortran_order": False, "shape": (rows, width)}
+    probe = codes(np.zeros((1, dimension), dtype=np.float32))  # the stored dtype and width
+    header = {
+        "descr": np.lib.format.dtype_to_descr(probe.dtype),
+        "fortran_order": False,
+        "shape": (rows, probe.shape[1]),
+    }
     with path.open("wb") as handle:
         np.lib.format.write_array_header_2_0(handle, header)
-        for part in [] if first is None else [first]:
-            handle.write(np.ascontiguousarray(part).tobytes())
-        for part in parts:
+        for entry in chunks:
+            part = codes(np.load(work.vectors_path(entry["chunk"]), mmap_mode="r"))
             handle.write(np.ascontiguousarray(part).tobytes())
         handle.flush()
         os.fsync(handle.fileno())

@@ -158,3 +158,18 @@ def _read(path: Path) -> np.ndarray:
     column = pq.read_table(path).column("embedding").combine_chunks()
     width = column.type.list_size
     return np.asarray(column.values.to_numpy()).reshape(-1, width)
+
+
+@pytest.mark.parametrize(
+    ("precision", "shape", "dtype"), [("float32", (0, 384), "<f4"), ("ubinary", (0, 48), "|u1")]
+)
+def test_an_input_of_only_bad_records_writes_an_empty_array_of_the_right_width(
+    tmp_path: Path, precision: str, shape: tuple[int, int], dtype: str
+) -> None:
+    """Every record skipped: the .npy still has the model's width and the output's dtype."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n\n")
+    output = tmp_path / "out.npy"
+    embed_file(source, output, model=MODEL_ID, show_progress=False, on_bad_row="skip", precision=precision)
+    array = np.load(output)
+    assert array.shape == shape and array.dtype.str == dtype
