@@ -44,9 +44,13 @@ def cls_variant(model_path: str, folder: Path) -> Path:
 
 
 class Infinity:
-    """An Infinity server process on loopback, serving ``models`` (name -> path)."""
+    """An Infinity server process on loopback, serving ``models`` (name -> path).
 
-    def __init__(self, models: dict[str, str], log: Path) -> None:
+    ``url_prefix`` (for example ``"/v1"``) is Infinity's ``--url-prefix``: its routes but ``/health``
+    live under it.
+    """
+
+    def __init__(self, models: dict[str, str], log: Path, *, url_prefix: str = "") -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [str(VENV / "bin" / "infinity_emb"), "v2"]
@@ -54,6 +58,9 @@ class Infinity:
             command += ["--model-id", path, "--served-model-name", name]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu", "--engine", "torch"]
         command += ["--no-model-warmup", "--log-level", "warning"]
+        if url_prefix:
+            command += ["--url-prefix", url_prefix]
+        self.url_prefix = url_prefix
         env = {
             **os.environ,
             "HF_HUB_OFFLINE": "1",
@@ -73,7 +80,7 @@ class Infinity:
                     f"Infinity exited with {self.process.returncode}:\n{log.read_text()[-4000:]}"
                 )
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:  # never under the prefix
                     return
             except httpx.TransportError:
                 pass
