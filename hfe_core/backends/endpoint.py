@@ -40,17 +40,7 @@ import numpy.typing as npt
 from hfe_core.answers import read_json_vectors, read_vectors
 from hfe_core.auth import EXPLICIT_TOKEN_SOURCES, redact, token_for_url
 from hfe_core.backends.base import Backend
-from hfe_core.backends.tei import (
-    HTTPResponse,
-    TEIBackend,
-    _Attempts,
-    _Outcome,
-    _scrub_error,
-    _Scrubbed,
-    _server_message,
-    classify,
-    next_wait,
-)
+from hfe_core.backends.tei import TEIBackend
 from hfe_core.batching import RequestLimits, plan_requests
 from hfe_core.config import DEFAULT_PROVIDER, EmbedderSettings, InputType
 from hfe_core.errors import (
@@ -69,6 +59,16 @@ from hfe_core.errors import (
 from hfe_core.retry import RetryPolicy, parse_retry_after
 from hfe_core.transport.deadline import request_deadline, with_deadlines
 from hfe_core.transport.loops import PerLoop
+from hfe_core.transport.responses import (
+    HTTPResponse,
+    _Attempts,
+    _Outcome,
+    _scrub_error,
+    _Scrubbed,
+    _server_message,
+    classify,
+    next_wait,
+)
 from hfe_core.validation import server_text
 
 __all__ = [
@@ -133,7 +133,7 @@ def classify_endpoint(
 ) -> _Outcome:
     """Map one answer of an endpoint or the serverless API to success, retry or a typed error.
 
-    What differs from TEI's own answers (:func:`~hfe_core.backends.tei.classify`): 502/503 mean a
+    What differs from TEI's own answers (:func:`~hfe_core.transport.responses.classify`): 502/503 mean a
     replica is starting (the cold-start budget applies; a legacy ``"is currently loading"`` body gives
     the wait in ``estimated_time``), a 400 ``Invalid state`` or ``paused`` means a paused endpoint,
     and 401/403/429 say how to log in when no token was sent.
