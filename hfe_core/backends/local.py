@@ -588,9 +588,11 @@ class LocalBackend(Backend):
         return self._handle
 
     def _from_cache(self) -> _LoadedModel:
-        _import_sentence_transformers()  # the friendly error first: torch comes with it
         settings = self.settings
+        # A missing runtime first: its import is cheap next to sentence-transformers' and torch's
+        # (~8 s), and its install command (hfe[onnx], hfe[openvino]) brings hfe[local] too.
         check_runtime_installed(settings.runtime)
+        _import_sentence_transformers()  # the friendly error next: torch comes with it
         model = str(settings.model)
         path = packaged_model_path(model) if settings.revision is None else None
         device = self._device()
