@@ -15,6 +15,7 @@ import logging
 import pickle
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,11 @@ def test_embed_dataset_leaves_a_cpu_to_ray_datas_own_tasks(
 ) -> None:
     # A dataset read by Ray Data's tasks (range, read_parquet...): with 2 actors of 1 CPU on this 2-CPU
     # instance, the read tasks never got a CPU and the dataset hung without a word (issue 15).
+    # The previous test's actor frees its CPU a moment after that test ends (seen under load in CI);
+    # until then the cluster has 1 free CPU, and embed_dataset rightly says another thing.
+    deadline = time.monotonic() + 60
+    while ray_local.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     ds = ray_local.data.range(48, override_num_blocks=4).map(
         lambda row: {"id": row["id"], "text": f"row {row['id']}"}
     )
