@@ -14,10 +14,13 @@ also keeps the inputs in flight under the server's permits.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["AdaptiveLimit", "RequestLimits", "estimate_tokens", "plan_requests"]
+from hfe_core.errors import ConfigurationError
+
+__all__ = ["AdaptiveLimit", "RequestLimits", "estimate_tokens", "plan_requests", "shared_concurrency"]
 
 #: Bytes of JSON around the inputs in a request body (field names, flags).
 _BODY_OVERHEAD = 256
@@ -137,3 +140,21 @@ class AdaptiveLimit:
         if self._successes >= self.limit and self.limit < self.max_requests:
             self.limit += 1
             self._successes = 0
+
+
+def shared_concurrency(whole: int, clients: object) -> int:
+    """One client's share of ``whole`` requests in flight when ``clients`` clients share a server.
+
+    Args:
+        whole: the requests in flight the settings allow (``max_concurrency``).
+        clients: how many clients share the server (1: this one alone).
+
+    Returns:
+        ``ceil(whole / clients)``, at least 1.
+
+    Raises:
+        ConfigurationError: ``clients`` is not a positive integer.
+    """
+    if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
+        raise ConfigurationError(f"clients={clients!r}: use a positive integer.")
+    return max(1, math.ceil(whole / clients))

@@ -29,7 +29,6 @@ backend only says how to embed one batch and what it knows about its model:
 from __future__ import annotations
 
 import asyncio
-import math
 from abc import ABC, abstractmethod
 from functools import partial
 from typing import ClassVar
@@ -37,8 +36,8 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from hfe_core.batching import shared_concurrency
 from hfe_core.config import EmbedderSettings, InputType
-from hfe_core.errors import ConfigurationError
 from hfe_core.truncation import Span
 
 __all__ = ["Backend"]
@@ -187,12 +186,10 @@ class Backend(ABC):
         Raises:
             ConfigurationError: ``clients`` is not a positive integer.
         """
-        if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
-            raise ConfigurationError(f"clients={clients!r}: use a positive integer.")
         if self._whole_concurrency is None:
             self._whole_concurrency = self.max_concurrency
+        self.max_concurrency = shared_concurrency(self._whole_concurrency, clients)
         self.server_clients = clients
-        self.max_concurrency = max(1, math.ceil(self._whole_concurrency / clients))
 
     def warm_up(self) -> bool:
         """Load the model (local) or read the server's facts (``/info``) if that is not done yet.

@@ -69,6 +69,7 @@ from hfe_core.transport.responses import (
     classify,
     next_wait,
 )
+from hfe_core.transport.server import ServerTransport
 from hfe_core.validation import server_text
 
 __all__ = [
@@ -268,10 +269,13 @@ class _ColdStarts:
 
 
 # -- dedicated Inference Endpoints ----------------------------------------------------------------------
-class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
-    """A dedicated Inference Endpoint running TEI (the tei backend behind Hugging Face's proxy)."""
+class DedicatedEndpointTransport(_ColdStarts, ServerTransport):
+    """The transport to a dedicated Inference Endpoint: a TEI server behind Hugging Face's proxy.
 
-    mode: ClassVar[str] = "endpoint"
+    It adds to :class:`~hfe_core.transport.server.ServerTransport` the endpoint's URL by name, the
+    proxy's answers, cold starts (``X-Scale-Up-Timeout``, 503s, polling) and resuming a paused endpoint.
+    """
+
     _discovers_url: ClassVar[bool] = True
     #: Seconds between two status polls of a starting endpoint through huggingface_hub.
     POLL_EVERY: ClassVar[float] = 5.0
@@ -504,6 +508,12 @@ class DedicatedEndpointBackend(_ColdStarts, TEIBackend):
             return
         logger.debug("hfe: %s is %s", self._label, endpoint.status)
         self._check_state(endpoint)
+
+
+class DedicatedEndpointBackend(DedicatedEndpointTransport, TEIBackend):
+    """The embed task on a dedicated Inference Endpoint running TEI (or another image's answer shapes)."""
+
+    mode: ClassVar[str] = "endpoint"
 
     def _read(self, response: HTTPResponse, count: int) -> npt.NDArray[np.float32]:
         """The checked vectors of a 200 answer, whatever shape the endpoint's image answers.
