@@ -565,6 +565,11 @@ class LocalBackend(Backend):
 
     mode: ClassVar[str] = "local"
     sort_by_length = True
+    #: The sentence-transformers class this task loads: one model cache and device logic, one
+    #: task per model class (``CrossEncoder`` for reranking, ``SparseEncoder`` for sparse vectors).
+    model_class: ClassVar[str] = "SentenceTransformer"
+    #: How error messages name that class's models.
+    model_noun: ClassVar[str] = "model"
     _handle: _LoadedModel | None = None
     _pool: dict[str, Any] | None = None
     _pool_finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
@@ -598,6 +603,7 @@ class LocalBackend(Backend):
         device = self._device()
         key = json.dumps(
             [
+                self.model_class,
                 path or model,
                 device,
                 settings.revision,
@@ -675,10 +681,10 @@ class LocalBackend(Backend):
                 kwargs["local_files_only"] = True
         logger.info("hfe: loading %s on %s", name_or_path, device)
         try:
-            model = st.SentenceTransformer(name_or_path, device=device, **kwargs)
+            model = getattr(st, self.model_class)(name_or_path, device=device, **kwargs)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(
-                f"Could not load the sentence-transformers model {name_or_path!r}: "
+                f"Could not load the sentence-transformers {self.model_noun} {name_or_path!r}: "
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
                 "Check the model id or path. Offline (HF_HUB_OFFLINE=1) the model must already "
                 "be in the cache or be a local folder; private or gated models need a token "
