@@ -39,7 +39,7 @@ import copy
 import difflib
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, cast, get_args
+from typing import Any, ClassVar, Literal, TypeVar, cast, get_args
 
 from pydantic import (
     AliasChoices,
@@ -148,6 +148,9 @@ _ENCODE_KWARGS_FORBIDDEN = {
     "precision": "hfe's precision= setting (int8, uint8, binary, ubinary; see hfe_core.precision)",
     "device": "device=",
 }
+
+
+_S = TypeVar("_S", bound="EmbedderSettings")
 
 
 class EmbedderSettings(BaseModel):
@@ -435,10 +438,18 @@ class EmbedderSettings(BaseModel):
 
     def snapshot(self) -> EmbedderSettings:
         """A detached copy of the resolved settings (for an adapter's embedder), token included."""
-        data = {name: copy.deepcopy(getattr(self, name)) for name in EmbedderSettings.model_fields}
-        fields_set = set(self.model_fields_set) & set(EmbedderSettings.model_fields)
+        return self.snapshot_as(EmbedderSettings)
+
+    def snapshot_as(self, cls: type[_S]) -> _S:
+        """A detached copy of the resolved settings as a ``cls``, with that class's fields only.
+
+        Args:
+            cls: the settings class of the copy (a reranker's adapter gives ``RerankerSettings``).
+        """
+        data = {name: copy.deepcopy(getattr(self, name)) for name in cls.model_fields}
+        fields_set = set(self.model_fields_set) & set(cls.model_fields)
         # Built the way pydantic's own __copy__ builds a copy: no validation, no second resolution.
-        detached = EmbedderSettings.__new__(EmbedderSettings)
+        detached = cls.__new__(cls)
         object.__setattr__(detached, "__dict__", data)
         object.__setattr__(detached, "__pydantic_fields_set__", fields_set)
         object.__setattr__(detached, "__pydantic_extra__", None)
