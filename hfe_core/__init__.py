@@ -47,6 +47,8 @@ from hfe_core.errors import (
     TokenLevelOutputError,
 )
 from hfe_core.job import JobSummary, embed_file, embed_stream
+from hfe_core.rerank import Rank, Reranker, RerankerSettings
+from hfe_core.sparse import SparseEmbedder, SparseEmbedderSettings, SparseVector
 
 __all__ = [
     "AuthenticationError",
@@ -75,10 +77,16 @@ __all__ = [
     "ModelLoadError",
     "NotFoundError",
     "OutputWriteError",
+    "Rank",
     "RateLimitedError",
     "RequestRejectedError",
+    "Reranker",
+    "RerankerSettings",
     "ResponseFormatError",
     "ServerError",
+    "SparseEmbedder",
+    "SparseEmbedderSettings",
+    "SparseVector",
     "TokenLevelOutputError",
     "Truncation",
     "__version__",

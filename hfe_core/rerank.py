@@ -1,0 +1,253 @@
+"""``Reranker``: score texts against a query with a cross-encoder, locally, on TEI or an Inference Endpoint.
+
+* local: sentence-transformers' ``CrossEncoder``, from the same model cache and device logic as
+  local embeddings;
+* tei: ``POST /rerank`` over the shared transport (pooled client, ``/info``, permits, retries,
+  typed errors, credentials), the texts cut into requests of at most ``max_client_batch_size``
+  and the scores merged back, best first;
+* endpoint: a dedicated Inference Endpoint running TEI with a re-ranker (cold starts, resuming).
+
+The scores are the model's sigmoid (0..1) by default, its raw logits with ``raw_scores=True``,
+the same in every mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hfe_core.answers import parse_json
+from hfe_core.backends.endpoint import DedicatedEndpointTransport
+from hfe_core.backends.local import LocalBackend
+from hfe_core.errors import ConfigurationError, InputTooLongError, RequestRejectedError
+from hfe_core.task_setup import RerankerSettings, ServerTask, check_task_settings, server_kind
+from hfe_core.tasks.rerank import Rank, check_top_n, merge_ranks, plan_rerank, read_ranks, rerank_body
+from hfe_core.transport.responses import HTTPResponse
+from hfe_core.transport.server import ServerTransport
+from hfe_core.validation import validate_text, validate_texts
+
+__all__ = ["Rank", "Reranker", "RerankerSettings"]
+
+
+class _LocalRerank(LocalBackend):
+    """Local mode's rerank task: a ``CrossEncoder`` from the shared model cache."""
+
+    model_class: ClassVar[str] = "CrossEncoder"
+    model_noun: ClassVar[str] = "CrossEncoder model"
+
+    def max_texts(self) -> int:
+        return max(1, int(self.settings.batch_size or 32)) * 4
+
+    def rerank_batch(self, query: str, texts: list[str], offset: int) -> list[Rank]:
+        loaded = self._loaded
+        model: Any = loaded.model  # a CrossEncoder
+        settings = self.settings
+        pairs = [(query, text) for text in texts]
+        options: dict[str, Any] = {}
+        if getattr(settings, "raw_scores", False):
+            import torch
+
+            options["activation_fn"] = torch.nn.Identity()  # the logits, as TEI's raw_scores
+        with loaded.lock:
+            tokenizer = model.tokenizer
+            limit = int(model.max_length or tokenizer.model_max_length)
+            if settings.truncation == "error":
+                _refuse_long_pairs(tokenizer, query, texts, limit, offset)
+            side = tokenizer.truncation_side
+            tokenizer.truncation_side = "left" if settings.truncation == "truncate_left" else "right"
+            try:
+                scores = model.predict(
+                    pairs,
+                    batch_size=int(settings.batch_size or 32),
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    **options,
+                )
+            finally:
+                tokenizer.truncation_side = side
+        values = np.asarray(scores, dtype=np.float64).reshape(len(texts), -1)[:, 0]
+        return [Rank(offset + number, float(value)) for number, value in enumerate(values)]
+
+
+def _refuse_long_pairs(tokenizer: Any, query: str, texts: list[str], limit: int, offset: int) -> None:
+    """Under ``truncation='error'``: name the texts whose pair with the query is over the model's limit."""
+    encoded = tokenizer([query] * len(texts), texts, truncation=False, verbose=False)["input_ids"]
+    counts = [len(ids) for ids in encoded]
+    over = [offset + number for number, count in enumerate(counts) if count > limit]
+    if over:
+        raise InputTooLongError(
+            f"texts {over[:10]}{'...' if len(over) > 10 else ''}: with the query, over the model's "
+            f"limit of {limit} tokens, and truncation='error'. Shorten them, or use "
+            "truncation='truncate' (the end of each pair is cut) or 'truncate_left'.",
+            indices=over,
+            token_counts=[count for count in counts if count > limit],
+            max_tokens=limit,
+        )
+
+
+class _ServerRerank(ServerTask):
+    """The rerank task on a TEI server: ``POST /rerank`` under the server's limits."""
+
+    route: ClassVar[str] = "/rerank"
+    task: ClassVar[str] = "rerank"
+    what: ClassVar[str] = "a Reranker"
+
+    def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
+        settings = self.settings
+        return rerank_body(
+            query,
+            texts,
+            truncate=settings.truncation != "error",
+            left=settings.truncation == "truncate_left",
+            raw_scores=bool(getattr(settings, "raw_scores", False)),
+            char_limit=self.char_limit,
+        )
+
+    def _ranks(self, response: HTTPResponse, count: int, offset: int) -> list[Rank]:
+        label = self.task_label(count)
+        return read_ranks(parse_json(response.content, label=label), count, offset=offset, label=label)
+
+    def _too_long(self, refused: RequestRejectedError, offset: int, count: int) -> Exception:
+        if self.settings.truncation != "error" or "must have less than" not in (refused.server_message or ""):
+            return refused
+        rows = list(range(offset, offset + count))
+        return InputTooLongError(
+            f"texts {rows[:10]}{'...' if count > 10 else ''}: the server refused a pair over the model's "
+            f"limit under truncation='error' ({refused.server_message}). Shorten them, or use "
+            "truncation='truncate' or 'truncate_left'.",
+            indices=rows,
+            token_counts=[],
+            max_tokens=self.info.max_input_length or 0,
+        )
+
+    def rerank_batch(self, query: str, texts: list[str], offset: int) -> list[Rank]:
+        try:
+            response = self.send(self._body(query, texts), len(texts))
+        except RequestRejectedError as refused:
+            raise self._too_long(refused, offset, len(texts)) from None
+        if response is None:  # over the payload limit: each half on its own
+            half = self.half(texts)
+            first = self.rerank_batch(query, texts[:half], offset)
+            return first + self.rerank_batch(query, texts[half:], offset + half)
+        return self._ranks(response, len(texts), offset)
+
+    async def arerank_batch(self, query: str, texts: list[str], offset: int) -> list[Rank]:
+        try:
+            response = await self.asend(self._body(query, texts), len(texts))
+        except RequestRejectedError as refused:
+            raise self._too_long(refused, offset, len(texts)) from None
+        if response is None:
+            half = self.half(texts)
+            first = await self.arerank_batch(query, texts[:half], offset)
+            return first + await self.arerank_batch(query, texts[half:], offset + half)
+        return self._ranks(response, len(texts), offset)
+
+
+class _EndpointRerank(DedicatedEndpointTransport, _ServerRerank):
+    """The rerank task on a dedicated Inference Endpoint running TEI."""
+
+
+class Reranker:
+    """Scores texts against a query with a cross-encoder, best first; local, TEI or an Inference Endpoint.
+
+    Args:
+        settings: a :class:`RerankerSettings` (or an adapter, which is one).
+        **kwargs: settings as keyword arguments, when ``settings`` is not given: every
+            :class:`~hfe_core.EmbedderSettings` setting that applies (``mode``, ``model``, ``url``,
+            ``token``, ``batch_size``, ``truncation``, ``timeout``, ``max_concurrency``, ``max_retries``...)
+            and ``raw_scores``.
+
+    Example:
+        >>> reranker = Reranker(mode="tei", url="http://localhost:8080")  # doctest: +SKIP
+        >>> texts = ["Deep Learning is...", "Cheese is..."]
+        >>> reranker.rerank("What is Deep Learning?", texts)  # doctest: +SKIP
+        [Rank(index=0, score=0.998), Rank(index=1, score=0.0001)]
+
+    A server's ``max_client_batch_size`` applies to ``texts``: they are sent in several requests
+    and their scores merged in one order. Nothing is loaded or connected until the first call.
+    """
+
+    def __init__(self, settings: RerankerSettings | None = None, /, **kwargs: Any) -> None:
+        if settings is not None and kwargs:
+            raise ConfigurationError("Pass either a settings object or keyword settings, not both.")
+        resolved = (
+            settings.snapshot_as(RerankerSettings) if settings is not None else RerankerSettings(**kwargs)
+        )
+        check_task_settings(resolved, "rerank")
+        self._settings = resolved
+        kind = server_kind(resolved, "A Reranker")
+        if kind == "local":
+            self._mode: _LocalRerank | _ServerRerank = _LocalRerank(resolved)
+        elif kind == "tei":
+            self._mode = _ServerRerank(resolved)
+        else:
+            self._mode = _EndpointRerank(resolved)
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> RerankerSettings:
+        """The resolved settings (read-only by convention)."""
+        return self._settings
+
+    def __repr__(self) -> str:
+        settings = self._settings
+        where = settings.url or settings.endpoint_name or settings.model
+        return f"Reranker(mode={settings.mode!r}, {'url' if settings.url else 'model'}={where!r})"
+
+    def _prepare(self, query: Any, texts: Any, top_n: Any) -> tuple[str, list[str], int | None]:
+        return validate_text(query, argument="query"), validate_texts(texts), check_top_n(top_n)
+
+    def rerank(self, query: str, texts: Sequence[str], top_n: int | None = None) -> list[Rank]:
+        """Score each text against ``query``; the best first.
+
+        Args:
+            query: the query.
+            texts: the candidates (e.g. a retriever's hits).
+            top_n: keep only the best ``top_n`` (``None``: all).
+
+        Returns:
+            ``(index, score)`` pairs (:class:`Rank`), best score first; ``index`` is the text's
+            position in ``texts``. An empty ``texts`` gives ``[]`` without a request.
+
+        Raises:
+            InvalidInputError: ``query`` or a text is not a string (named by index).
+            ConfigurationError: the server's model is not a re-ranker (before any request).
+            InputTooLongError: under ``truncation='error'``, the pairs over the model's limit.
+            EmbeddingRequestError: the server refused or failed (typed, retried when transient).
+        """
+        query, texts, top_n = self._prepare(query, texts, top_n)
+        if not texts:
+            return []
+        mode = self._mode
+        parts = [
+            mode.rerank_batch(query, texts[rows.start : rows.stop], rows.start)
+            for rows in plan_rerank(len(texts), mode.max_texts())
+        ]
+        return merge_ranks(parts, top_n)
+
+    async def arerank(self, query: str, texts: Sequence[str], top_n: int | None = None) -> list[Rank]:
+        """Async twin of :meth:`rerank`: the requests run concurrently (under ``max_concurrency``)."""
+        query, texts, top_n = self._prepare(query, texts, top_n)
+        if not texts:
+            return []
+        mode = self._mode
+        if isinstance(mode, _LocalRerank):
+            return await asyncio.to_thread(self.rerank, query, texts, top_n)
+        plan = plan_rerank(len(texts), await asyncio.to_thread(mode.max_texts))
+        parts = await asyncio.gather(
+            *(mode.arerank_batch(query, texts[rows.start : rows.stop], rows.start) for rows in plan)
+        )
+        return merge_ranks(parts, top_n)
+
+    def close(self) -> None:
+        """Close the pooled connections (a local model stays cached for other rerankers)."""
+        self._mode.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections now (they also close when the loop shuts down)."""
+        if isinstance(self._mode, ServerTransport):
+            await self._mode.aclose()
