@@ -22,9 +22,8 @@ import numpy as np
 
 from hfe_core.answers import parse_json
 from hfe_core.backends.endpoint import DedicatedEndpointTransport
-from hfe_core.backends.local import LocalBackend
 from hfe_core.errors import ConfigurationError, InputTooLongError, RequestRejectedError
-from hfe_core.task_setup import RerankerSettings, ServerTask, check_task_settings, server_kind
+from hfe_core.task_setup import LocalTask, RerankerSettings, ServerTask, check_task_settings, server_kind
 from hfe_core.tasks.rerank import Rank, check_top_n, merge_ranks, plan_rerank, read_ranks, rerank_body
 from hfe_core.transport.responses import HTTPResponse
 from hfe_core.transport.server import ServerTransport
@@ -33,14 +32,11 @@ from hfe_core.validation import validate_text, validate_texts
 __all__ = ["Rank", "Reranker", "RerankerSettings"]
 
 
-class _LocalRerank(LocalBackend):
+class _LocalRerank(LocalTask):
     """Local mode's rerank task: a ``CrossEncoder`` from the shared model cache."""
 
     model_class: ClassVar[str] = "CrossEncoder"
     model_noun: ClassVar[str] = "CrossEncoder model"
-
-    def max_texts(self) -> int:
-        return max(1, int(self.settings.batch_size or 32)) * 4
 
     def rerank_batch(self, query: str, texts: list[str], offset: int) -> list[Rank]:
         loaded = self._loaded
@@ -54,12 +50,12 @@ class _LocalRerank(LocalBackend):
             options["activation_fn"] = torch.nn.Identity()  # the logits, as TEI's raw_scores
         with loaded.lock:
             tokenizer = model.tokenizer
-            limit = int(model.max_length or tokenizer.model_max_length)
+            # sentence-transformers 6 calls it max_seq_length (max_length is deprecated there), 5 max_length
+            limit_name = "max_seq_length" if hasattr(type(model), "max_seq_length") else "max_length"
+            limit = int(getattr(model, limit_name) or tokenizer.model_max_length)
             if settings.truncation == "error":
                 _refuse_long_pairs(tokenizer, query, texts, limit, offset)
-            side = tokenizer.truncation_side
-            tokenizer.truncation_side = "left" if settings.truncation == "truncate_left" else "right"
-            try:
+            with self.truncation_side(tokenizer):
                 scores = model.predict(
                     pairs,
                     batch_size=int(settings.batch_size or 32),
@@ -67,8 +63,6 @@ class _LocalRerank(LocalBackend):
                     convert_to_numpy=True,
                     **options,
                 )
-            finally:
-                tokenizer.truncation_side = side
         values = np.asarray(scores, dtype=np.float64).reshape(len(texts), -1)[:, 0]
         return [Rank(offset + number, float(value)) for number, value in enumerate(values)]
 

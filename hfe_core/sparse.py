@@ -20,10 +20,15 @@ import numpy as np
 
 from hfe_core.answers import parse_json
 from hfe_core.backends.endpoint import DedicatedEndpointTransport
-from hfe_core.backends.local import LocalBackend
 from hfe_core.config import InputType
 from hfe_core.errors import ConfigurationError, InputTooLongError
-from hfe_core.task_setup import ServerTask, SparseEmbedderSettings, check_task_settings, server_kind
+from hfe_core.task_setup import (
+    LocalTask,
+    ServerTask,
+    SparseEmbedderSettings,
+    check_task_settings,
+    server_kind,
+)
 from hfe_core.tasks.sparse import SparseVector, from_dense_rows, read_sparse, sparse_body
 from hfe_core.transport.server import ServerTransport
 from hfe_core.validation import server_text, validate_text, validate_texts
@@ -31,14 +36,11 @@ from hfe_core.validation import server_text, validate_text, validate_texts
 __all__ = ["SparseEmbedder", "SparseEmbedderSettings", "SparseVector"]
 
 
-class _LocalSparse(LocalBackend):
+class _LocalSparse(LocalTask):
     """Local mode's sparse task: a ``SparseEncoder`` from the shared model cache."""
 
     model_class: ClassVar[str] = "SparseEncoder"
     model_noun: ClassVar[str] = "SparseEncoder model"
-
-    def max_texts(self) -> int:
-        return max(1, int(self.settings.batch_size or 32)) * 4
 
     def sparse_batch(self, texts: list[str], input_type: InputType, offset: int) -> list[SparseVector]:
         loaded = self._loaded
@@ -50,9 +52,7 @@ class _LocalSparse(LocalBackend):
             tokenizer = model.tokenizer
             if settings.truncation == "error":
                 _refuse_long_texts(model, texts, prompt or "", offset)
-            side = tokenizer.truncation_side
-            tokenizer.truncation_side = "left" if settings.truncation == "truncate_left" else "right"
-            try:
+            with self.truncation_side(tokenizer):
                 dense = encode(
                     texts,
                     **({"prompt": prompt} if prompt else {}),
@@ -61,8 +61,6 @@ class _LocalSparse(LocalBackend):
                     convert_to_tensor=True,
                     convert_to_sparse_tensor=False,
                 )
-            finally:
-                tokenizer.truncation_side = side
         return from_dense_rows(np.asarray(dense.float().cpu().numpy(), dtype=np.float32))
 
 

@@ -9,12 +9,15 @@ The mode implementations live beside their public class (:mod:`hfe_core.rerank`,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from hfe_core.backends.endpoint import _is_serverless_url
+from hfe_core.backends.local import LocalBackend
 from hfe_core.config import EmbedderSettings
 from hfe_core.errors import ConfigurationError, RequestRejectedError
 from hfe_core.tasks import describe_model_type, served_tasks
@@ -22,6 +25,7 @@ from hfe_core.transport.responses import HTTPResponse
 from hfe_core.transport.server import ServerTransport, encode_body
 
 __all__ = [
+    "LocalTask",
     "RerankerSettings",
     "ServerTask",
     "SparseEmbedderSettings",
@@ -228,3 +232,24 @@ class ServerTask(ServerTransport):
             )
         self.stats.add(split_for_payload=1)
         return half
+
+
+class LocalTask(LocalBackend):
+    """A task on a local sentence-transformers model of its own class (the shared cache and devices)."""
+
+    def max_texts(self) -> int:
+        """Texts per call: several forward batches, as local embeddings take."""
+        return self.work_batch_size(max(1, int(self.settings.batch_size or 32)))
+
+    @contextmanager
+    def truncation_side(self, tokenizer: Any) -> Iterator[None]:
+        """Cut the start of too-long inputs under ``truncate_left``, their end otherwise (then restore).
+
+        Call it with the model's lock held: the tokenizer is the model's own.
+        """
+        side = tokenizer.truncation_side
+        tokenizer.truncation_side = "left" if self.settings.truncation == "truncate_left" else "right"
+        try:
+            yield
+        finally:
+            tokenizer.truncation_side = side
