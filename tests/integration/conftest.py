@@ -55,3 +55,34 @@ def load_cassette_body(path: Path) -> Any:
 
     cassette = yaml.safe_load(path.read_text(encoding="utf-8"))
     return json.loads(cassette["interactions"][0]["response"]["body"]["string"])
+
+
+# -- tiny re-ranker and SPLADE models (tests/tiny_models.py), built once per session ----------------
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session folder where ``tests.tiny_models`` builds its models."""
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def cross_encoder_path(tiny_models_dir: Path) -> str:
+    """A tiny ``CrossEncoder`` (random weights, one label).
+
+    Serve it with ``TEIConfig(model_type="reranker", model_path=cross_encoder_path)``.
+    """
+    from tests.tiny_models import build_cross_encoder
+
+    return str(build_cross_encoder(tiny_models_dir))
+
+
+@pytest.fixture(scope="session")
+def sparse_encoder_path(tiny_models_dir: Path) -> str:
+    """A tiny SPLADE ``SparseEncoder`` (random weights).
+
+    Serve it with ``TEIConfig(model_type="splade", model_path=sparse_encoder_path)``.
+    """
+    from tests.tiny_models import build_sparse_encoder
+
+    return str(build_sparse_encoder(tiny_models_dir))

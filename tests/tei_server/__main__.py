@@ -3,8 +3,11 @@
     python -m tests.tei_server --port 8080 --version 1.8.3 --api-key X --fail-429 0.1
 
 Every :class:`TEIConfig` field is an option (``--max-client-batch-size 8``, ``--vectors hash``,
-``--auto-truncate false``, ``--prompts '{"query": "query: "}'``...). Prints one line
-``listening on http://127.0.0.1:PORT`` once the port accepts connections; stops on SIGINT/SIGTERM.
+``--auto-truncate false``, ``--prompts '{"query": "query: "}'``...). ``--model-type reranker`` or
+``--model-type splade`` serves a re-ranker (``/rerank``) or SPLADE model (``/embed_sparse``): the
+folder given with ``--model-path``, else a tiny model built from a config (``tests/tiny_models.py``).
+Prints one line ``listening on http://127.0.0.1:PORT`` once the port accepts connections; stops on
+SIGINT/SIGTERM.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from typing import Any
 SUPPORTED_VERSIONS = ("1.8.3", "1.9.3")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_TYPES = ("embedding", "reranker", "splade")
+"""What the served model is: TEI decides it from ``config.json`` and ``--pooling`` (router lib.rs)."""
 
 
 def default_tokenization_workers() -> int:
@@ -28,8 +30,14 @@ class TEIConfig:
     # --- identity and protocol version -----------------------------------------------------
     version: str = "1.9.3"
     """TEI release to imitate: ``"1.9.3"`` or ``"1.8.3"`` (any ``1.8.x`` / ``1.9.x`` is accepted)."""
+    model_type: str = "embedding"
+    """``"embedding"``: a sentence-transformers embedding model (``/embed``...). ``"reranker"``: a
+    ``*ForSequenceClassification`` model with one label, loaded with ``CrossEncoder`` (``/rerank``).
+    ``"splade"``: a ``*ForMaskedLM`` model with SPLADE pooling (TEI's ``--pooling splade``), loaded
+    with ``SparseEncoder`` (``/embed_sparse``). ``/info.model_type`` and the ``POST /`` route follow."""
     model_path: str | None = None
-    """Folder of a sentence-transformers model; ``None`` = the packaged all-MiniLM-L6-v2."""
+    """Folder of a model of ``model_type``; ``None`` = the packaged all-MiniLM-L6-v2 for
+    ``"embedding"``, a tiny model built from a config (``tests/tiny_models.py``) for the others."""
     model_id: str = DEFAULT_MODEL_ID
     """What ``/info`` reports as ``model_id`` (and the ``/v1`` ``model`` before 1.9)."""
     served_model_name: str | None = None
@@ -117,6 +125,10 @@ class TEIConfig:
             raise ValueError(f"the test server listens on loopback only, not {self.host!r}")
         if self.vectors not in ("model", "hash"):
             raise ValueError(f"vectors must be 'model' or 'hash', got {self.vectors!r}")
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
+        if self.vectors == "hash" and self.model_type != "embedding":
+            raise ValueError("vectors='hash' exists only for model_type='embedding'")
         if self.gelu not in ("tanh", "exact"):
             raise ValueError(f"gelu must be 'tanh' or 'exact', got {self.gelu!r}")
         for name in ("fail_429", "fail_503", "drop_connection", "slow_fraction"):

