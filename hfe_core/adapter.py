@@ -23,9 +23,12 @@ from hfe_core.compat import settings_from_config
 from hfe_core.config import EmbedderSettings, InputType, Truncation
 from hfe_core.embedder import Embedder, EmbeddingResult
 from hfe_core.errors import ConfigurationError
+from hfe_core.rerank import Reranker
+from hfe_core.sparse import SparseEmbedder
+from hfe_core.task_setup import RerankerSettings, SparseEmbedderSettings
 from hfe_core.validation import validate_texts
 
-__all__ = ["AdapterBase", "PeerEmbedder", "PeerOptions"]
+__all__ = ["AdapterBase", "PeerEmbedder", "PeerOptions", "RerankAdapterBase", "SparseAdapterBase"]
 
 
 @dataclass(frozen=True)
@@ -209,15 +212,7 @@ class AdapterBase(EmbedderSettings):
         Raises:
             ConfigurationError: the change would leave a server URL in local mode.
         """
-        if name in ("mode", "url"):
-            mode = value if name == "mode" else self.mode
-            url = value if name == "url" else self.url
-            if mode == "local" and url:
-                raise ConfigurationError(
-                    f"Setting {name} would leave url= in local mode, where it is ignored. Create a new "
-                    f"{type(self).__name__}(url=...) (the mode is inferred from the URL), or set url=None "
-                    "to embed locally."
-                )
+        _refuse_url_in_local_mode(self, name, value)
         super().__setattr__(name, value)
         if name in EmbedderSettings.model_fields:
             self._check_float_output()
@@ -263,3 +258,128 @@ class AdapterBase(EmbedderSettings):
     def max_input_tokens(self) -> int | None:
         """The model's limit per input in tokens, when known (loads the model on first access)."""
         return self._embedder.max_input_tokens
+
+
+# -- the rerank and sparse adapters ---------------------------------------------------------------------
+# Appended after the dense adapters' code: the task adapters (``HFReranker``/``HFRerank``,
+# ``HFSparseEmbeddings``/``HFSparseEmbedding``) hold a Reranker or a SparseEmbedder instead of an Embedder.
+
+
+def _refuse_url_in_local_mode(adapter: EmbedderSettings, name: str, value: Any) -> None:
+    """Before ``adapter.<name> = value``: refuse a change that would leave a server URL in local mode.
+
+    Raises:
+        ConfigurationError: the change would leave ``url`` set with ``mode='local'``.
+    """
+    if name not in ("mode", "url"):
+        return
+    mode = value if name == "mode" else adapter.mode
+    url = value if name == "url" else adapter.url
+    if mode == "local" and url:
+        raise ConfigurationError(
+            f"Setting {name} would leave url= in local mode, where it is ignored. Create a new "
+            f"{type(adapter).__name__}(url=...) (the mode is inferred from the URL), or set url=None "
+            "to run locally."
+        )
+
+
+def _without_private(state: dict[Any, Any], name: str) -> dict[Any, Any]:
+    """A pickle ``state`` of a pydantic model without the private attribute ``name``."""
+    private = state.get("__pydantic_private__")
+    if private and name in private:
+        state = {**state, "__pydantic_private__": {k: v for k, v in private.items() if k != name}}
+    return state
+
+
+class RerankAdapterBase(RerankerSettings):
+    """Settings that build, and keep up to date, the core :class:`~hfe_core.Reranker` of a rerank adapter.
+
+    ``langchain_hfe.HFReranker`` and ``llamaindex_hfe.HFRerank`` inherit from it and add only their
+    framework's method names. Changing a setting after construction builds a new reranker; a pickle
+    holds the settings only (never the token), and the reranker is built again when it is loaded.
+
+    Example:
+        >>> settings = RerankAdapterBase(mode="tei", url="http://localhost:8080")
+        >>> settings.reranker
+        Reranker(mode='tei', url='http://localhost:8080')
+    """
+
+    _reranker: Reranker = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Resolve the settings and build the core reranker (nothing is loaded or connected yet)."""
+        super().model_post_init(context)
+        self._reranker = Reranker(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Changing a setting after construction rebuilds the core reranker.
+
+        Raises:
+            ConfigurationError: the change would leave a server URL in local mode, or the settings
+                mean nothing to a reranker.
+        """
+        _refuse_url_in_local_mode(self, name, value)
+        super().__setattr__(name, value)
+        if name in RerankerSettings.model_fields:
+            self._reranker = Reranker(self)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings only: no token, no connections, no model."""
+        return _without_private(super().__getstate__(), "_reranker")
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore the settings (the token resolved again) and build the reranker anew."""
+        super().__setstate__(state)
+        self._reranker = Reranker(self)
+
+    @property
+    def reranker(self) -> Reranker:
+        """The core reranker this adapter delegates to."""
+        return self._reranker
+
+
+class SparseAdapterBase(SparseEmbedderSettings):
+    """Settings that build, and keep up to date, the core :class:`~hfe_core.SparseEmbedder` of an adapter.
+
+    ``langchain_hfe.HFSparseEmbeddings`` and ``llamaindex_hfe.HFSparseEmbedding`` inherit from it
+    and add only their framework's method names. Changing a setting after construction builds a new
+    sparse embedder; a pickle holds the settings only (never the token).
+
+    Example:
+        >>> settings = SparseAdapterBase(mode="tei", url="http://localhost:8080")
+        >>> settings.sparse_embedder
+        SparseEmbedder(mode='tei', url='http://localhost:8080')
+    """
+
+    _sparse: SparseEmbedder = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Resolve the settings and build the core sparse embedder (nothing is loaded or connected yet)."""
+        super().model_post_init(context)
+        self._sparse = SparseEmbedder(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Changing a setting after construction rebuilds the core sparse embedder.
+
+        Raises:
+            ConfigurationError: the change would leave a server URL in local mode, or the settings
+                mean nothing to a sparse embedder.
+        """
+        _refuse_url_in_local_mode(self, name, value)
+        super().__setattr__(name, value)
+        if name in SparseEmbedderSettings.model_fields:
+            self._sparse = SparseEmbedder(self)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings only: no token, no connections, no model."""
+        return _without_private(super().__getstate__(), "_sparse")
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore the settings (the token resolved again) and build the sparse embedder anew."""
+        super().__setstate__(state)
+        self._sparse = SparseEmbedder(self)
+
+    @property
+    def sparse_embedder(self) -> SparseEmbedder:
+        """The core sparse embedder this adapter delegates to."""
+        return self._sparse

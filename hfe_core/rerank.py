@@ -182,6 +182,10 @@ class Reranker:
             self._mode = _EndpointRerank(resolved)
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the settings only (never a connection or a model, never the token)."""
+        return (Reranker, (self._settings,))
+
     @property
     def settings(self) -> RerankerSettings:
         """The resolved settings (read-only by convention)."""

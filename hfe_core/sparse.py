@@ -158,6 +158,10 @@ class SparseEmbedder:
         else:
             self._mode = _EndpointSparse(resolved)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the settings only (never a connection or a model, never the token)."""
+        return (SparseEmbedder, (self._settings,))
+
     @property
     def settings(self) -> SparseEmbedderSettings:
         """The resolved settings (read-only by convention)."""

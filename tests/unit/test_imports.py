@@ -129,11 +129,22 @@ def test_hfe_core_all_contents() -> None:
     ("package", "names"),
     [
         # hfe's own adapter, and the drop-ins named like the peers they replace (issue 12).
-        ("langchain_hfe", ["HFEmbeddings", "HuggingFaceEmbeddings", "HuggingFaceEndpointEmbeddings"]),
+        (
+            "langchain_hfe",
+            [
+                "HFEmbeddings",
+                "HFReranker",
+                "HFSparseEmbeddings",
+                "HuggingFaceEmbeddings",
+                "HuggingFaceEndpointEmbeddings",
+            ],
+        ),
         (
             "llamaindex_hfe",
             [
                 "HFEmbedding",
+                "HFRerank",
+                "HFSparseEmbedding",
                 "HuggingFaceEmbedding",
                 "HuggingFaceInferenceAPIEmbedding",
                 "TextEmbeddingsInference",
@@ -144,6 +155,8 @@ def test_hfe_core_all_contents() -> None:
 def test_adapter_all(package: str, names: list[str]) -> None:
     module = importlib.import_module(package)
     assert sorted(module.__all__) == names
+    for name in names:  # a name imported on first use (langchain_hfe.HFSparseEmbeddings) is then in vars()
+        getattr(module, name)
     assert sorted(_own_public_names(module)) == names
     for name in names:
         cls = getattr(module, name)

@@ -188,3 +188,14 @@ def test_a_token_is_in_no_repr() -> None:
     reranker = Reranker(mode="tei", url="http://127.0.0.1:9", token="hf_secret_token_value")
     sparse = SparseEmbedder(mode="tei", url="http://127.0.0.1:9", token="hf_secret_token_value")
     assert "hf_secret" not in repr(reranker) + repr(sparse) + repr(reranker.settings) + repr(sparse.settings)
+
+
+@pytest.mark.parametrize("cls", [Reranker, SparseEmbedder])
+def test_pickling_carries_the_settings_and_never_the_token(cls: type[Any]) -> None:
+    import pickle
+
+    original = cls(mode="tei", url="http://127.0.0.1:9", token="hf_secret_token_value", timeout=7)
+    data = pickle.dumps(original)
+    assert b"hf_secret" not in data
+    copy = pickle.loads(data)  # noqa: S301 - our own bytes
+    assert type(copy) is cls and copy.settings.url == original.settings.url and copy.settings.timeout == 7
