@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,8 +24,16 @@ import numpy as np
 from hfe_core.answers import parse_json
 from hfe_core.backends.endpoint import DedicatedEndpointTransport
 from hfe_core.errors import ConfigurationError, InputTooLongError, RequestRejectedError
-from hfe_core.task_setup import LocalTask, RerankerSettings, ServerTask, check_task_settings, server_kind
-from hfe_core.tasks.rerank import Rank, check_top_n, merge_ranks, plan_rerank, read_ranks, rerank_body
+from hfe_core.task_setup import (
+    LocalTask,
+    RerankerSettings,
+    ServerTask,
+    check_task_settings,
+    run_requests,
+    server_kind,
+)
+from hfe_core.tasks import plan_texts
+from hfe_core.tasks.rerank import Rank, check_top_n, merge_ranks, read_ranks, rerank_body
 from hfe_core.transport.responses import HTTPResponse
 from hfe_core.transport.server import ServerTransport
 from hfe_core.validation import validate_text, validate_texts
@@ -221,11 +230,11 @@ class Reranker:
         if not texts:
             return []
         mode = self._mode
-        parts = [
-            mode.rerank_batch(query, texts[rows.start : rows.stop], rows.start)
-            for rows in plan_rerank(len(texts), mode.max_texts())
+        plan = plan_texts(len(texts), mode.max_texts())
+        calls = [
+            partial(mode.rerank_batch, query, texts[rows.start : rows.stop], rows.start) for rows in plan
         ]
-        return merge_ranks(parts, top_n)
+        return merge_ranks(run_requests(calls, mode.max_concurrency), top_n)
 
     async def arerank(self, query: str, texts: Sequence[str], top_n: int | None = None) -> list[Rank]:
         """Async twin of :meth:`rerank`: the requests run concurrently (under ``max_concurrency``)."""
@@ -235,7 +244,7 @@ class Reranker:
         mode = self._mode
         if isinstance(mode, _LocalRerank):
             return await asyncio.to_thread(self.rerank, query, texts, top_n)
-        plan = plan_rerank(len(texts), await asyncio.to_thread(mode.max_texts))
+        plan = plan_texts(len(texts), await asyncio.to_thread(mode.max_texts))
         parts = await asyncio.gather(
             *(mode.arerank_batch(query, texts[rows.start : rows.stop], rows.start) for rows in plan)
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,8 +28,10 @@ from hfe_core.task_setup import (
     ServerTask,
     SparseEmbedderSettings,
     check_task_settings,
+    run_requests,
     server_kind,
 )
+from hfe_core.tasks import plan_texts
 from hfe_core.tasks.sparse import SparseVector, from_dense_rows, read_sparse, sparse_body
 from hfe_core.transport.server import ServerTransport
 from hfe_core.validation import server_text, validate_text, validate_texts
@@ -192,11 +195,11 @@ class SparseEmbedder:
         if not items:
             return []
         mode = self._mode
-        step = mode.max_texts()
-        vectors: list[SparseVector] = []
-        for start in range(0, len(items), step):
-            vectors += mode.sparse_batch(items[start : start + step], input_type, start)
-        return vectors
+        plan = plan_texts(len(items), mode.max_texts())
+        calls = [
+            partial(mode.sparse_batch, items[rows.start : rows.stop], input_type, rows.start) for rows in plan
+        ]
+        return [vector for part in run_requests(calls, mode.max_concurrency) for vector in part]
 
     async def aembed(self, texts: Sequence[str], *, input_type: InputType = "document") -> list[SparseVector]:
         """Async twin of :meth:`embed`: the requests run concurrently (under ``max_concurrency``)."""
@@ -206,12 +209,9 @@ class SparseEmbedder:
         mode = self._mode
         if isinstance(mode, _LocalSparse):
             return await asyncio.to_thread(self.embed, items, input_type=input_type)
-        step = await asyncio.to_thread(mode.max_texts)
+        plan = plan_texts(len(items), await asyncio.to_thread(mode.max_texts))
         parts = await asyncio.gather(
-            *(
-                mode.asparse_batch(items[start : start + step], input_type, start)
-                for start in range(0, len(items), step)
-            )
+            *(mode.asparse_batch(items[rows.start : rows.stop], input_type, rows.start) for rows in plan)
         )
         return [vector for part in parts for vector in part]
 

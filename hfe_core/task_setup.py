@@ -9,10 +9,11 @@ The mode implementations live beside their public class (:mod:`hfe_core.rerank`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -30,9 +31,12 @@ __all__ = [
     "ServerTask",
     "SparseEmbedderSettings",
     "check_served_task",
+    "run_requests",
     "check_task_settings",
     "server_kind",
 ]
+
+_T = TypeVar("_T")
 
 
 class RerankerSettings(EmbedderSettings):
@@ -253,3 +257,20 @@ class LocalTask(LocalBackend):
             yield
         finally:
             tokenizer.truncation_side = side
+
+
+def run_requests(calls: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
+    """Run ``calls`` (one request each) on up to ``workers`` threads; the results in the calls' order.
+
+    Threads only wait on the network: the transport bounds what is in flight (``max_concurrency``,
+    the server's permits). A local model (``workers=1``) runs the calls one after another.
+    """
+    if workers <= 1 or len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(workers, len(calls)), thread_name_prefix="hfe") as pool:
+        futures = [pool.submit(call) for call in calls]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-__all__ = ["Task", "describe_model_type", "served_tasks"]
+__all__ = ["Task", "describe_model_type", "plan_texts", "served_tasks"]
 
 #: What a model can do: dense vectors, re-ranking, sparse (SPLADE) vectors, classification.
 Task = Literal["embed", "rerank", "sparse", "classify"]
@@ -60,3 +61,22 @@ def describe_model_type(model_type: Any) -> str:
     if "rerank" in tasks:
         return "a re-ranker model"
     return "a classifier model"
+
+
+def plan_texts(count: int, max_texts: int) -> list[range]:
+    """The texts of each request: as few requests as ``max_texts`` allows, of even sizes.
+
+    Even sizes (24, 23, 23 rather than 32, 32, 6) let requests in flight finish together.
+
+    Example:
+        >>> plan_texts(70, 32)
+        [range(0, 24), range(24, 47), range(47, 70)]
+    """
+    if count <= 0:
+        return []
+    requests = math.ceil(count / max(1, max_texts))
+    size, extra = divmod(count, requests)
+    bounds = [0]
+    for number in range(requests):
+        bounds.append(bounds[-1] + size + (1 if number < extra else 0))
+    return [range(start, stop) for start, stop in zip(bounds, bounds[1:], strict=False)]

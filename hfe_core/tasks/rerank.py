@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from hfe_core.errors import ConfigurationError, ResponseFormatError
 
-__all__ = ["Rank", "check_top_n", "merge_ranks", "plan_rerank", "read_ranks", "rerank_body"]
+__all__ = ["Rank", "check_top_n", "merge_ranks", "read_ranks", "rerank_body"]
 
 
 class Rank(NamedTuple):
@@ -43,17 +43,6 @@ def check_top_n(top_n: Any) -> int | None:
     if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 0:
         raise ConfigurationError(f"top_n={top_n!r}: use None (every text) or a non-negative integer.")
     return top_n
-
-
-def plan_rerank(count: int, max_texts: int) -> list[range]:
-    """The texts of each request: consecutive runs of at most ``max_texts`` texts.
-
-    Example:
-        >>> plan_rerank(70, 32)
-        [range(0, 32), range(32, 64), range(64, 70)]
-    """
-    step = max(1, max_texts)
-    return [range(start, min(count, start + step)) for start in range(0, count, step)]
 
 
 def rerank_body(

@@ -76,8 +76,26 @@ def test_texts_over_the_batch_limit_are_split_and_merged_in_one_order(tei: Hosti
     reranker = Reranker(mode="tei", url=tei.url)
     ranks = reranker.rerank("dogs and cats", TEXTS, top_n=10)
     assert ranks == expected("dogs and cats", TEXTS)[:10]
-    sizes = [len(request.json["texts"]) for request in tei.sent("/rerank")]
-    assert sizes == [32, 32, 6]  # max_client_batch_size=32 of /info
+    sizes = sorted(len(request.json["texts"]) for request in tei.sent("/rerank"))
+    assert sizes == [23, 23, 24]  # max_client_batch_size=32 of /info: three requests of even sizes
+
+
+def test_sync_rerank_keeps_several_requests_in_flight(tei: HostileServer) -> None:
+    def slow(request: Request) -> Reply:
+        reply = rerank_like_tei(request)
+        reply.stall = 0.2
+        return reply
+
+    tei.on("POST", "/rerank", slow)
+    tei.on("POST", "/embed_sparse", lambda request: Reply(**{**vars(sparse_like_tei(request)), "stall": 0.2}))
+    texts = TEXTS * 2  # 140 texts: 5 requests
+    assert Reranker(mode="tei", url=tei.url, max_concurrency=3).rerank("cats", texts) == expected(
+        "cats", texts
+    )
+    assert tei.max_in_flight == 3  # the sync call used max_concurrency, and no more
+    tei.max_in_flight = 0
+    assert len(SparseEmbedder(mode="tei", url=tei.url, max_concurrency=2).embed_documents(texts)) == 140
+    assert tei.max_in_flight == 2
 
 
 def test_async_gives_the_same_ranks(tei: HostileServer) -> None:
@@ -201,7 +219,7 @@ def test_a_too_long_pair_under_error_names_the_texts(tei: HostileServer) -> None
     reranker = Reranker(mode="tei", url=tei.url, truncation="error")
     with pytest.raises(InputTooLongError, match="truncation='error'") as caught:
         reranker.rerank("q", ["short"] * 40 + ["x" * 30])
-    assert caught.value.indices == list(range(32, 41))  # the request that held text 40
+    assert caught.value.indices == list(range(21, 41))  # the request that held text 40 (41 texts: 21 + 20)
     assert Reranker(mode="tei", url=tei.url).rerank("q", ["x" * 30]) == expected("q", ["x" * 30])
 
 

@@ -93,7 +93,7 @@ def test_max_client_batch_size_applies_to_texts(cross_encoder_path: str) -> None
 
         reranker._mode._post = spy  # type: ignore[union-attr,method-assign]
         _check(reranker.rerank(QUERY, TEXTS), _reference_scores(cross_encoder_path, raw=False))
-    assert seen == [8] * 8 + [6]
+    assert sorted(seen, reverse=True) == [8] * 7 + [7] * 2  # 70 texts, at most 8 a request: 9 even requests
 
 
 def test_five_percent_429_and_five_percent_503_give_exact_ordered_results(cross_encoder_path: str) -> None:

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hfe_core import ConfigurationError, Rank, Reranker, ResponseFormatError, SparseEmbedder
-from hfe_core.tasks import describe_model_type, served_tasks
-from hfe_core.tasks.rerank import check_top_n, merge_ranks, plan_rerank, read_ranks, rerank_body
+from hfe_core.tasks import describe_model_type, plan_texts, served_tasks
+from hfe_core.tasks.rerank import check_top_n, merge_ranks, read_ranks, rerank_body
 from hfe_core.tasks.sparse import read_sparse, sparse_body
 
 json_values = st.recursive(
@@ -30,9 +30,11 @@ json_values = st.recursive(
 
 def test_plan_covers_every_text_once_in_order() -> None:
     for count in (0, 1, 31, 32, 33, 100):
-        plan = plan_rerank(count, 32)
+        plan = plan_texts(count, 32)
         assert [index for rows in plan for index in rows] == list(range(count))
         assert all(len(rows) <= 32 for rows in plan)
+        assert len(plan) == -(-count // 32)  # as few requests as the limit allows
+        assert max(map(len, plan), default=0) - min(map(len, plan), default=0) <= 1  # of even sizes
 
 
 def test_merge_sorts_by_score_and_keeps_the_servers_order_on_ties() -> None:
