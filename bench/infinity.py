@@ -44,23 +44,14 @@ from _server import ROOT
 from tei import build_corpus
 
 sys.path.insert(0, str(ROOT))
-from tests.infinity import VENV, Infinity  # noqa: E402
+from tests.infinity import LONG_TEXTS, ODD_TEXTS, VENV, Infinity  # noqa: E402
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 CHUNK = 32
 TEXTS = 1024
 REPEATS = 3
-SHORT = [
-    "The cat sat on the mat.",
-    "Paris is the capital of France.",
-    "naïve café — résumé, crème brûlée",
-    "日本語のテキストも埋め込めます。",
-    "emoji 🚀✨ and symbols ©®",
-    "line one\nline two\n\ttabbed",
-    "a",
-    "How do plants make food?",
-]
-LONG = [f"long {i} " + "word " * (300 + 50 * i) for i in range(8)]
+SHORT = [*ODD_TEXTS, "How do plants make food?"]
+LONG = LONG_TEXTS
 MIXED = [text for pair in zip(SHORT, LONG, strict=True) for text in pair]
 
 Matrix = npt.NDArray[np.float32]

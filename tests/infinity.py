@@ -19,6 +19,19 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("HFE_INFINITY_VENV") or ROOT / ".venv-infinity")
 START_TIMEOUT = 300.0
+#: Inputs that trip servers up (accents, CJK, emoji, newlines and tabs, one letter), shared by
+#: tests/integration/test_infinity.py and bench/infinity.py.
+ODD_TEXTS = [
+    "The cat sat on the mat.",
+    "Paris is the capital of France.",
+    "naïve café — résumé, crème brûlée",
+    "日本語のテキストも埋め込めます。",
+    "emoji 🚀✨ and symbols ©®",
+    "line one\nline two\n\ttabbed",
+    "a",
+]
+#: Eight inputs over 256 tokens (and over 128).
+LONG_TEXTS = [f"long {i} " + "word " * (300 + 50 * i) for i in range(8)]
 
 
 def _free_port() -> int:

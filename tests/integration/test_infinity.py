@@ -28,7 +28,7 @@ import pytest
 
 from hfe_core import ConfigurationError, Embedder, InputTooLongError
 from hfe_core.errors import NotFoundError, RequestRejectedError
-from tests.infinity import VENV, Infinity, cls_variant
+from tests.infinity import LONG_TEXTS, ODD_TEXTS, VENV, Infinity, cls_variant
 
 pytestmark = [pytest.mark.model]
 
@@ -36,17 +36,11 @@ MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 UNKNOWN = "minilm"
 
 TEXTS = [
-    "The cat sat on the mat.",
-    "Paris is the capital of France.",
-    "naïve café — résumé, crème brûlée",
-    "日本語のテキストも埋め込めます。",
-    "emoji 🚀✨ and symbols ©®",
-    "line one\nline two\n\ttabbed",
-    "a",
+    *ODD_TEXTS,
     *(f"sentence {i}: the quick brown fox jumps over the lazy dog" + " again" * (i % 5) for i in range(25)),
 ]
 #: Eight inputs over 256 tokens (and over 128), between ordinary ones.
-LONG = [f"long {i} " + "word " * (300 + 50 * i) for i in range(8)]
+LONG = LONG_TEXTS
 MIXED = [text for pair in zip(TEXTS[:8], LONG, strict=True) for text in pair]
 
 
