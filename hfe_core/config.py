@@ -354,8 +354,9 @@ class EmbedderSettings(BaseModel):
     dtype: Dtype | None = Field(
         default=None,
         description="Local mode, runtime='torch': compute dtype, 'float32', 'float16' (GPU only) or "
-        "'bfloat16' (GPU, or CPUs with bf16 support). Default: the model's own (float32). Vectors are "
-        "returned as float32 either way.",
+        "'bfloat16' (GPU, or CPUs with bf16 support). Default: the model's own (float32). "
+        "runtime='openvino': 'float32' or 'bfloat16' pins OpenVINO's inference precision (default: "
+        "OpenVINO's choice, bfloat16 on CPUs with bf16 support). Vectors are returned as float32 either way.",
     )
     processes: int | None = Field(
         default=None,
@@ -849,10 +850,13 @@ def check_runtime_settings(settings: EmbedderSettings) -> None:
             f"several GPUs use devices=['{settings.device}', ...] instead, or remove processes."
         )
     if settings.dtype is not None:
+        if settings.runtime == "openvino" and settings.dtype in ("float32", "bfloat16"):
+            return _check_precision_settings(settings)  # OpenVINO's inference precision, on CPU
         if settings.runtime != "torch":
             raise ConfigurationError(
-                f"dtype={settings.dtype!r} applies to runtime='torch'; runtime={settings.runtime!r} runs a "
-                "float32 export (use runtime='onnx-int8' for a smaller, faster CPU model). Remove dtype."
+                f"dtype={settings.dtype!r} applies to runtime='torch' (and 'float32'/'bfloat16' to "
+                f"runtime='openvino'); runtime={settings.runtime!r} runs a float32 export (use "
+                "runtime='onnx-int8' for a smaller, faster CPU model). Remove dtype."
             )
         inner = settings.model_kwargs.get("model_kwargs")
         for key in ("dtype", "torch_dtype"):
@@ -869,6 +873,11 @@ def check_runtime_settings(settings: EmbedderSettings) -> None:
                 "all. Use dtype='bfloat16' (fast on CPUs with bf16 support, e.g. AMX), or "
                 "runtime='onnx-int8'."
             )
+    _check_precision_settings(settings)
+
+
+def _check_precision_settings(settings: EmbedderSettings) -> None:
+    """The ``precision`` and ``precision_ranges`` part of :func:`check_runtime_settings`."""
     if settings.precision in ("int8", "uint8") and settings.precision_ranges is None:
         raise ConfigurationError(
             f"precision={settings.precision!r} needs precision_ranges=, the per-dimension [minimums, "

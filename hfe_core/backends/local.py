@@ -229,6 +229,8 @@ _GELU_OPS = frozenset({"Gelu", "BiasGelu", "FastGelu", "BiasFastGelu", "QuickGel
 #: The same, by name, where no fusion happened (an unfused GELU is a chain of Div/Erf/Add/Mul).
 _FFN_UP = re.compile(r"/intermediate/dense/")
 _EXPORT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: dtype= as OpenVINO's INFERENCE_PRECISION_HINT.
+_OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
 
 
 def check_runtime_installed(runtime: str) -> None:
@@ -326,11 +328,15 @@ class ExportedEncoder:
         <hfe_core.backends.local.ExportedEncoder object at ...>
     """
 
-    def __init__(self, path: Path, runtime: str, inputs: list[str], config: Any) -> None:
+    def __init__(
+        self, path: Path, runtime: str, inputs: list[str], config: Any, precision: str | None = None
+    ) -> None:
         self.path = path
         self.runtime = runtime
         self.inputs = inputs
         self.config = config
+        #: OpenVINO's inference precision ("float32", "bfloat16"); None: OpenVINO's default for the CPU.
+        self.precision = precision
         self._run: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -346,9 +352,10 @@ class ExportedEncoder:
 
             core = openvino.Core()
             core.set_property({"CACHE_DIR": str(self.path.parent / "openvino-cache")})
-            compiled = core.compile_model(
-                path, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-            )
+            config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+            if self.precision is not None:
+                config["INFERENCE_PRECISION_HINT"] = _OPENVINO_PRECISIONS[self.precision]
+            compiled = core.compile_model(path, "CPU", config)
             request = compiled.create_infer_request()
             output = compiled.output(0)
             return lambda feeds: request.infer(feeds)[output]
@@ -537,14 +544,16 @@ def _runtime_file(model: SentenceTransformer, runtime: str, folder: Path) -> tup
     return target, list(json.loads(inputs_file.read_text()))
 
 
-def _use_runtime(model: SentenceTransformer, runtime: str, folder: Path) -> None:
+def _use_runtime(
+    model: SentenceTransformer, runtime: str, folder: Path, precision: str | None = None
+) -> None:
     """Swap ``model``'s transformer for its export, after checking the export's vectors on probe texts."""
     path, inputs = _runtime_file(model, runtime, folder)
     before = model.encode(list(_PROBE_TEXTS), normalize_embeddings=True, convert_to_numpy=True)
     module, name = _transformer_slot(model)
     config = getattr(module, name).config
     del module._modules[name]  # the torch weights are freed with it
-    setattr(module, name, ExportedEncoder(path, runtime, inputs, config))
+    setattr(module, name, ExportedEncoder(path, runtime, inputs, config, precision))
     after = model.encode(list(_PROBE_TEXTS), normalize_embeddings=True, convert_to_numpy=True)
     cosine = float(np.min(np.einsum("ij,ij->i", before, after)))
     if cosine < _MIN_PROBE_COSINE[runtime]:
@@ -670,7 +679,7 @@ class LocalBackend(Backend):
         st = _import_sentence_transformers()
         settings = self.settings
         kwargs: dict[str, Any] = dict(settings.model_kwargs)
-        if settings.dtype is not None:
+        if settings.dtype is not None and settings.runtime == "torch":  # openvino: its inference precision
             import torch
             import transformers
 
@@ -696,7 +705,7 @@ class LocalBackend(Backend):
                 "(hf auth login, or HF_TOKEN)."
             ) from exc
         if settings.runtime != "torch":
-            _use_runtime(model, settings.runtime, export_folder(settings, name_or_path))
+            _use_runtime(model, settings.runtime, export_folder(settings, name_or_path), settings.dtype)
         return model  # type: ignore[no-any-return]
 
     def _started_pool(self, model: SentenceTransformer) -> dict[str, Any] | None:

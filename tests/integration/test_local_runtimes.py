@@ -63,6 +63,19 @@ def test_fp32_runtimes_give_torch_vectors(reference_model: Any, runtime: str) ->
     assert _top1(embedder) == [row["expected_id"] for row in QUERIES]
 
 
+def test_openvino_precision_can_be_pinned(reference_model: Any) -> None:
+    # OpenVINO computes in bfloat16 by default on CPUs with bf16 support (avx512_bf16, AMX), else in
+    # float32; dtype='float32' pins float32 and dtype='bfloat16' asks for bfloat16 everywhere.
+    expected = reference(reference_model, TEXTS)
+    exact = Embedder(model=MODEL_ID, runtime="openvino", dtype="float32")
+    assert _backend(exact).sentence_transformer[0].model.precision == "float32"
+    assert _min_cosine(exact.embed(TEXTS).embeddings, expected) >= 0.99999
+    bf16 = Embedder(model=MODEL_ID, runtime="openvino", dtype="bfloat16")
+    assert _min_cosine(bf16.embed(TEXTS).embeddings, expected) >= 0.999
+    with pytest.raises(ConfigurationError, match="runtime='openvino'"):
+        Embedder(model=MODEL_ID, runtime="openvino", dtype="float16")
+
+
 def test_onnx_int8_is_close_and_ranks_the_same(reference_model: Any) -> None:
     embedder = Embedder(model=MODEL_ID, runtime="onnx-int8")
     vectors = embedder.embed(TEXTS).embeddings
