@@ -525,10 +525,10 @@ def _openvino_precision() -> str:
     try:
         import openvino
     except ImportError:
-        return "OpenVINO not installed."
+        return "OpenVINO not installed"
     hint = openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
     name = getattr(hint, "type_name", None) or str(hint)
-    return f"OpenVINO's CPU plugin computes in {name} here (its default for this CPU)."
+    return f"OpenVINO's CPU plugin computes in {name} here (its default for this CPU)"
 
 
 def _normalized(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
