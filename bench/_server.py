@@ -49,39 +49,20 @@ class ServerProcess:
         command += ["--latency-ms", str(self.latency_ms), "--ms-per-token", str(self.ms_per_token)]
         command += [str(item) for pair in limits.items() for item in pair]
         command += ["--stats-route", STATS_ROUTE]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"the TEI test server did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
+        self.process, self.url = launch(command, {"HF_HUB_OFFLINE": "1"})
 
     def stop(self) -> None:
         """Stop the server (terminate, then kill after 10 s)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process (Linux ``/proc``; NaN elsewhere)."""
         assert self.process is not None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process)
 
     def reset_stats(self) -> None:
         """Zero the server's counters."""
-        httpx.delete(self.url + STATS_ROUTE, timeout=10).raise_for_status()
+        reset_stats(self.url)
 
     def stats(self) -> dict[str, Any]:
         """The server's counters."""
@@ -109,3 +90,50 @@ class ServerProcess:
         """The server's ``/info``."""
         data: dict[str, Any] = httpx.get(self.url + "/info", timeout=10).json()
         return data
+
+
+# -- a server process, whatever it serves (bench/rerank.py starts one with a re-ranker) ---------------
+def launch(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """Start ``command`` (``python -m tests.tei_server ...``) and wait until it says where it listens.
+
+    Returns:
+        The process and the server's URL.
+    """
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        stop(process)
+        raise RuntimeError(f"the TEI test server did not start: {line!r}")
+    return process, line.removeprefix("listening on ")
+
+
+def stop(process: subprocess.Popen[str] | None) -> None:
+    """Stop a server process (terminate, then kill after 10 s)."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(process: subprocess.Popen[str]) -> float:
+    """User + system CPU time of a process (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reset_stats(url: str) -> None:
+    """Zero a server's counters (its stats route)."""
+    httpx.delete(url + STATS_ROUTE, timeout=10).raise_for_status()

@@ -78,7 +78,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import httpx
 from _corpus import passage, sentence  # bench/ is on sys.path when a bench runs
 from _report import hfe_revision, publish
-from _server import ROOT, STATS_ROUTE
+from _server import ROOT, STATS_ROUTE, cpu_seconds, launch, reset_stats, stop
 
 sys.path.insert(0, str(ROOT))
 from tests.tei_server import TEIConfig  # noqa: E402
@@ -164,37 +164,18 @@ class RerankServer:
         command = [sys.executable, "-m", "tests.tei_server", "--port", "0"]
         for name in self.FIELDS:
             command += ["--" + name.replace("_", "-"), str(getattr(self.config, name))]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"the TEI test server did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
+        self.process, self.url = launch(command, {})
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process (Linux ``/proc``; NaN elsewhere)."""
         assert self.process is not None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process)
 
     def reset_stats(self) -> None:
-        httpx.delete(self.url + STATS_ROUTE, timeout=10).raise_for_status()
+        reset_stats(self.url)
 
     def requests(self) -> tuple[dict[str, dict[str, int]], int]:
         """Answers by route and status since the last reset (the stats route left out), and the most
