@@ -14,7 +14,6 @@ the same in every mode.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -23,14 +22,15 @@ import numpy as np
 
 from hfe_core.answers import parse_json
 from hfe_core.backends.endpoint import DedicatedEndpointTransport
-from hfe_core.errors import ConfigurationError, InputTooLongError, RequestRejectedError
+from hfe_core.backends.local import LocalBackend
+from hfe_core.config import EmbedderSettings
+from hfe_core.errors import InputTooLongError, RequestRejectedError
 from hfe_core.task_setup import (
     LocalTask,
     RerankerSettings,
     ServerTask,
-    check_task_settings,
+    TaskClient,
     run_requests,
-    server_kind,
 )
 from hfe_core.tasks import plan_texts
 from hfe_core.tasks.rerank import Rank, check_top_n, merge_ranks, read_ranks, rerank_body
@@ -154,7 +154,7 @@ class _EndpointRerank(DedicatedEndpointTransport, _ServerRerank):
     """The rerank task on a dedicated Inference Endpoint running TEI."""
 
 
-class Reranker:
+class Reranker(TaskClient[RerankerSettings, _LocalRerank | _ServerRerank]):
     """Scores texts against a query with a cross-encoder, best first; local, TEI or an Inference Endpoint.
 
     Args:
@@ -174,36 +174,13 @@ class Reranker:
     and their scores merged in one order. Nothing is loaded or connected until the first call.
     """
 
-    def __init__(self, settings: RerankerSettings | None = None, /, **kwargs: Any) -> None:
-        if settings is not None and kwargs:
-            raise ConfigurationError("Pass either a settings object or keyword settings, not both.")
-        resolved = (
-            settings.snapshot_as(RerankerSettings) if settings is not None else RerankerSettings(**kwargs)
-        )
-        check_task_settings(resolved, "rerank")
-        self._settings = resolved
-        kind = server_kind(resolved, "A Reranker")
-        if kind == "local":
-            self._mode: _LocalRerank | _ServerRerank = _LocalRerank(resolved)
-        elif kind == "tei":
-            self._mode = _ServerRerank(resolved)
-        else:
-            self._mode = _EndpointRerank(resolved)
-        self._lock = threading.Lock()
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle the settings only (never a connection or a model, never the token)."""
-        return (Reranker, (self._settings,))
-
-    @property
-    def settings(self) -> RerankerSettings:
-        """The resolved settings (read-only by convention)."""
-        return self._settings
-
-    def __repr__(self) -> str:
-        settings = self._settings
-        where = settings.url or settings.endpoint_name or settings.model
-        return f"Reranker(mode={settings.mode!r}, {'url' if settings.url else 'model'}={where!r})"
+    settings_class: ClassVar[type[EmbedderSettings]] = RerankerSettings
+    task: ClassVar[str] = "rerank"
+    mode_classes: ClassVar[dict[str, type[LocalBackend | ServerTransport]]] = {
+        "local": _LocalRerank,
+        "tei": _ServerRerank,
+        "endpoint": _EndpointRerank,
+    }
 
     def _prepare(self, query: Any, texts: Any, top_n: Any) -> tuple[str, list[str], int | None]:
         return validate_text(query, argument="query"), validate_texts(texts), check_top_n(top_n)
@@ -249,12 +226,3 @@ class Reranker:
             *(mode.arerank_batch(query, texts[rows.start : rows.stop], rows.start) for rows in plan)
         )
         return merge_ranks(parts, top_n)
-
-    def close(self) -> None:
-        """Close the pooled connections (a local model stays cached for other rerankers)."""
-        self._mode.close()
-
-    async def aclose(self) -> None:
-        """Close the running event loop's connections now (they also close when the loop shuts down)."""
-        if isinstance(self._mode, ServerTransport):
-            await self._mode.aclose()

@@ -21,15 +21,15 @@ import numpy as np
 
 from hfe_core.answers import parse_json
 from hfe_core.backends.endpoint import DedicatedEndpointTransport
-from hfe_core.config import InputType
-from hfe_core.errors import ConfigurationError, InputTooLongError
+from hfe_core.backends.local import LocalBackend
+from hfe_core.config import EmbedderSettings, InputType
+from hfe_core.errors import InputTooLongError
 from hfe_core.task_setup import (
     LocalTask,
     ServerTask,
     SparseEmbedderSettings,
-    check_task_settings,
+    TaskClient,
     run_requests,
-    server_kind,
 )
 from hfe_core.tasks import plan_texts
 from hfe_core.tasks.sparse import SparseVector, from_dense_rows, read_sparse, sparse_body
@@ -127,7 +127,7 @@ class _EndpointSparse(DedicatedEndpointTransport, _ServerSparse):
     """The sparse task on a dedicated Inference Endpoint running TEI."""
 
 
-class SparseEmbedder:
+class SparseEmbedder(TaskClient[SparseEmbedderSettings, _LocalSparse | _ServerSparse]):
     """SPLADE sparse vectors, ``{token_id: weight}`` per text; local, TEI or an Inference Endpoint.
 
     Args:
@@ -144,36 +144,13 @@ class SparseEmbedder:
     Only non-zero weights are kept. Nothing is loaded or connected until the first call.
     """
 
-    def __init__(self, settings: SparseEmbedderSettings | None = None, /, **kwargs: Any) -> None:
-        if settings is not None and kwargs:
-            raise ConfigurationError("Pass either a settings object or keyword settings, not both.")
-        if settings is not None:
-            resolved = settings.snapshot_as(SparseEmbedderSettings)
-        else:
-            resolved = SparseEmbedderSettings(**kwargs)
-        check_task_settings(resolved, "sparse")
-        self._settings = resolved
-        kind = server_kind(resolved, "A SparseEmbedder")
-        if kind == "local":
-            self._mode: _LocalSparse | _ServerSparse = _LocalSparse(resolved)
-        elif kind == "tei":
-            self._mode = _ServerSparse(resolved)
-        else:
-            self._mode = _EndpointSparse(resolved)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle the settings only (never a connection or a model, never the token)."""
-        return (SparseEmbedder, (self._settings,))
-
-    @property
-    def settings(self) -> SparseEmbedderSettings:
-        """The resolved settings (read-only by convention)."""
-        return self._settings
-
-    def __repr__(self) -> str:
-        settings = self._settings
-        where = settings.url or settings.endpoint_name or settings.model
-        return f"SparseEmbedder(mode={settings.mode!r}, {'url' if settings.url else 'model'}={where!r})"
+    settings_class: ClassVar[type[EmbedderSettings]] = SparseEmbedderSettings
+    task: ClassVar[str] = "sparse"
+    mode_classes: ClassVar[dict[str, type[LocalBackend | ServerTransport]]] = {
+        "local": _LocalSparse,
+        "tei": _ServerSparse,
+        "endpoint": _EndpointSparse,
+    }
 
     def embed(self, texts: Sequence[str], *, input_type: InputType = "document") -> list[SparseVector]:
         """Sparse vectors of ``texts``, in order.
@@ -230,12 +207,3 @@ class SparseEmbedder:
     async def aembed_query(self, text: str) -> SparseVector:
         """Async twin of :meth:`embed_query`."""
         return (await self.aembed([validate_text(text)], input_type="query"))[0]
-
-    def close(self) -> None:
-        """Close the pooled connections (a local model stays cached for other embedders)."""
-        self._mode.close()
-
-    async def aclose(self) -> None:
-        """Close the running event loop's connections now (they also close when the loop shuts down)."""
-        if isinstance(self._mode, ServerTransport):
-            await self._mode.aclose()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import Field
 
@@ -30,6 +30,7 @@ __all__ = [
     "RerankerSettings",
     "ServerTask",
     "SparseEmbedderSettings",
+    "TaskClient",
     "check_served_task",
     "run_requests",
     "check_task_settings",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound=EmbedderSettings)
+_M = TypeVar("_M", bound=LocalBackend | ServerTransport)
 
 
 class RerankerSettings(EmbedderSettings):
@@ -274,3 +277,54 @@ def run_requests(calls: Sequence[Callable[[], _T]], workers: int) -> list[_T]:
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+class TaskClient(Generic[_S, _M]):
+    """What :class:`~hfe_core.Reranker` and :class:`~hfe_core.SparseEmbedder` share: settings, mode, life.
+
+    A subclass names its settings class, its task and the class of each mode; this builds the mode's
+    task from the resolved settings (nothing is loaded or connected yet), pickles the settings only
+    and closes the mode's connections.
+    """
+
+    #: The settings class the subclass resolves (``RerankerSettings``, ``SparseEmbedderSettings``).
+    settings_class: ClassVar[type[EmbedderSettings]]
+    #: The task, as :func:`check_task_settings` names it.
+    task: ClassVar[str]
+    #: The task's class in each mode: ``"local"``, ``"tei"`` and ``"endpoint"`` (a dedicated endpoint).
+    mode_classes: ClassVar[dict[str, type[LocalBackend | ServerTransport]]]
+
+    def __init__(self, settings: _S | None = None, /, **kwargs: Any) -> None:
+        if settings is not None and kwargs:
+            raise ConfigurationError("Pass either a settings object or keyword settings, not both.")
+        cls = self.settings_class
+        resolved = cast("_S", settings.snapshot_as(cls) if settings is not None else cls(**kwargs))
+        check_task_settings(resolved, self.task)
+        self._settings = resolved
+        kind = server_kind(resolved, f"A {type(self).__name__}")
+        self._mode = cast("_M", self.mode_classes[kind](resolved))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the settings only (never a connection or a model, never the token)."""
+        return (type(self), (self._settings,))
+
+    @property
+    def settings(self) -> _S:
+        """The resolved settings (read-only by convention)."""
+        return self._settings
+
+    def __repr__(self) -> str:
+        settings = self._settings
+        where = settings.url or settings.endpoint_name or settings.model
+        return (
+            f"{type(self).__name__}(mode={settings.mode!r}, {'url' if settings.url else 'model'}={where!r})"
+        )
+
+    def close(self) -> None:
+        """Close the pooled connections (a local model stays cached for others)."""
+        self._mode.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections now (they also close when the loop shuts down)."""
+        if isinstance(self._mode, ServerTransport):
+            await self._mode.aclose()
