@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 from pydantic import PrivateAttr
@@ -25,7 +25,7 @@ from hfe_core.embedder import Embedder, EmbeddingResult
 from hfe_core.errors import ConfigurationError
 from hfe_core.rerank import Reranker
 from hfe_core.sparse import SparseEmbedder
-from hfe_core.task_setup import RerankerSettings, SparseEmbedderSettings
+from hfe_core.task_setup import RerankerSettings, SparseEmbedderSettings, TaskClient
 from hfe_core.validation import validate_texts
 
 __all__ = ["AdapterBase", "PeerEmbedder", "PeerOptions", "RerankAdapterBase", "SparseAdapterBase"]
@@ -291,7 +291,54 @@ def _without_private(state: dict[Any, Any], name: str) -> dict[Any, Any]:
     return state
 
 
-class RerankAdapterBase(RerankerSettings):
+# The mixin below is a plain class at run time (listed first, so that its methods come before the
+# ones pydantic wraps into each settings class); type checkers see the settings it is mixed into.
+if TYPE_CHECKING:
+    _Settings = EmbedderSettings
+else:
+    _Settings = object
+
+
+class _TaskAdapter(_Settings):
+    """Builds, and keeps up to date, the core task client (:attr:`_core_class`) of an adapter's settings.
+
+    Mixed in before the task's settings class (``RerankerSettings``...). Changing a setting after
+    construction builds a new client; a pickle holds the settings only (never the token), and the
+    client is built again when it is loaded.
+    """
+
+    #: The core class the adapter delegates to (``Reranker``, ``SparseEmbedder``).
+    _core_class: ClassVar[type[TaskClient[Any, Any]]]
+    _core: Any  # a PrivateAttr of each subclass
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Resolve the settings and build the core client (nothing is loaded or connected yet)."""
+        super().model_post_init(context)
+        self._core = self._core_class(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Changing a setting after construction rebuilds the core client.
+
+        Raises:
+            ConfigurationError: the change would leave a server URL in local mode, or the settings
+                mean nothing to the task.
+        """
+        _refuse_url_in_local_mode(self, name, value)
+        super().__setattr__(name, value)
+        if name in self._core_class.settings_class.model_fields:
+            self._core = self._core_class(self)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings only: no token, no connections, no model."""
+        return _without_private(super().__getstate__(), "_core")
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore the settings (the token resolved again) and build the core client anew."""
+        super().__setstate__(state)
+        self._core = self._core_class(self)
+
+
+class RerankAdapterBase(_TaskAdapter, RerankerSettings):
     """Settings that build, and keep up to date, the core :class:`~hfe_core.Reranker` of a rerank adapter.
 
     ``langchain_hfe.HFReranker`` and ``llamaindex_hfe.HFRerank`` inherit from it and add only their
@@ -304,41 +351,16 @@ class RerankAdapterBase(RerankerSettings):
         Reranker(mode='tei', url='http://localhost:8080')
     """
 
-    _reranker: Reranker = PrivateAttr()
-
-    def model_post_init(self, context: Any, /) -> None:
-        """Resolve the settings and build the core reranker (nothing is loaded or connected yet)."""
-        super().model_post_init(context)
-        self._reranker = Reranker(self)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Changing a setting after construction rebuilds the core reranker.
-
-        Raises:
-            ConfigurationError: the change would leave a server URL in local mode, or the settings
-                mean nothing to a reranker.
-        """
-        _refuse_url_in_local_mode(self, name, value)
-        super().__setattr__(name, value)
-        if name in RerankerSettings.model_fields:
-            self._reranker = Reranker(self)
-
-    def __getstate__(self) -> dict[Any, Any]:
-        """Pickle the settings only: no token, no connections, no model."""
-        return _without_private(super().__getstate__(), "_reranker")
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        """Restore the settings (the token resolved again) and build the reranker anew."""
-        super().__setstate__(state)
-        self._reranker = Reranker(self)
+    _core_class: ClassVar[type[TaskClient[Any, Any]]] = Reranker
+    _core: Any = PrivateAttr()
 
     @property
     def reranker(self) -> Reranker:
         """The core reranker this adapter delegates to."""
-        return self._reranker
+        return cast("Reranker", self._core)
 
 
-class SparseAdapterBase(SparseEmbedderSettings):
+class SparseAdapterBase(_TaskAdapter, SparseEmbedderSettings):
     """Settings that build, and keep up to date, the core :class:`~hfe_core.SparseEmbedder` of an adapter.
 
     ``langchain_hfe.HFSparseEmbeddings`` and ``llamaindex_hfe.HFSparseEmbedding`` inherit from it
@@ -351,35 +373,10 @@ class SparseAdapterBase(SparseEmbedderSettings):
         SparseEmbedder(mode='tei', url='http://localhost:8080')
     """
 
-    _sparse: SparseEmbedder = PrivateAttr()
-
-    def model_post_init(self, context: Any, /) -> None:
-        """Resolve the settings and build the core sparse embedder (nothing is loaded or connected yet)."""
-        super().model_post_init(context)
-        self._sparse = SparseEmbedder(self)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Changing a setting after construction rebuilds the core sparse embedder.
-
-        Raises:
-            ConfigurationError: the change would leave a server URL in local mode, or the settings
-                mean nothing to a sparse embedder.
-        """
-        _refuse_url_in_local_mode(self, name, value)
-        super().__setattr__(name, value)
-        if name in SparseEmbedderSettings.model_fields:
-            self._sparse = SparseEmbedder(self)
-
-    def __getstate__(self) -> dict[Any, Any]:
-        """Pickle the settings only: no token, no connections, no model."""
-        return _without_private(super().__getstate__(), "_sparse")
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        """Restore the settings (the token resolved again) and build the sparse embedder anew."""
-        super().__setstate__(state)
-        self._sparse = SparseEmbedder(self)
+    _core_class: ClassVar[type[TaskClient[Any, Any]]] = SparseEmbedder
+    _core: Any = PrivateAttr()
 
     @property
     def sparse_embedder(self) -> SparseEmbedder:
         """The core sparse embedder this adapter delegates to."""
-        return self._sparse
+        return cast("SparseEmbedder", self._core)

@@ -84,7 +84,7 @@ class HFReranker(RerankAdapterBase, BaseDocumentCompressor):
             >>> best[0].page_content  # doctest: +SKIP
             'Paris is in France.'
         """
-        return _ranked(documents, self._reranker.rerank(query, _texts(documents), self.top_n))
+        return _ranked(documents, self.reranker.rerank(query, _texts(documents), self.top_n))
 
     async def acompress_documents(
         self,
@@ -98,4 +98,4 @@ class HFReranker(RerankAdapterBase, BaseDocumentCompressor):
             >>> best = await HFReranker(url="http://localhost:8080").acompress_documents(
             ...     docs, "Where is Paris?")  # doctest: +SKIP
         """
-        return _ranked(documents, await self._reranker.arerank(query, _texts(documents), self.top_n))
+        return _ranked(documents, await self.reranker.arerank(query, _texts(documents), self.top_n))

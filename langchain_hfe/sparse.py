@@ -68,7 +68,7 @@ class HFSparseEmbeddings(SparseAdapterBase, SparseEmbeddings):
             >>> len(vectors[0].indices) == len(vectors[0].values)  # doctest: +SKIP
             True
         """
-        return [_qdrant_vector(vector) for vector in self._sparse.embed_documents(texts)]
+        return [_qdrant_vector(vector) for vector in self.sparse_embedder.embed_documents(texts)]
 
     def embed_query(self, text: str) -> SparseVector:
         """The sparse vector of a query (with the query prompt, if any).
@@ -77,7 +77,7 @@ class HFSparseEmbeddings(SparseAdapterBase, SparseEmbeddings):
             >>> HFSparseEmbeddings(url="http://localhost:8080").embed_query("Paris?")  # doctest: +SKIP
             SparseVector(indices=[...], values=[...])
         """
-        return _qdrant_vector(self._sparse.embed_query(text))
+        return _qdrant_vector(self.sparse_embedder.embed_query(text))
 
     async def aembed_documents(self, texts: list[str]) -> list[SparseVector]:
         """Async twin of :meth:`embed_documents` (server requests run concurrently).
@@ -86,7 +86,7 @@ class HFSparseEmbeddings(SparseAdapterBase, SparseEmbeddings):
             >>> vectors = await HFSparseEmbeddings(url="http://localhost:8080").aembed_documents(
             ...     ["Paris is in France."])  # doctest: +SKIP
         """
-        return [_qdrant_vector(vector) for vector in await self._sparse.aembed_documents(texts)]
+        return [_qdrant_vector(vector) for vector in await self.sparse_embedder.aembed_documents(texts)]
 
     async def aembed_query(self, text: str) -> SparseVector:
         """Async twin of :meth:`embed_query`.
@@ -95,4 +95,4 @@ class HFSparseEmbeddings(SparseAdapterBase, SparseEmbeddings):
             >>> vector = await HFSparseEmbeddings(url="http://localhost:8080").aembed_query(
             ...     "Paris?")  # doctest: +SKIP
         """
-        return _qdrant_vector(await self._sparse.aembed_query(text))
+        return _qdrant_vector(await self.sparse_embedder.aembed_query(text))

@@ -72,7 +72,7 @@ class HFRerank(BaseNodePostprocessor, RerankAdapterBase):
         if not texts:
             return []
         with self.callback_manager.event(CBEventType.RERANKING, payload=self._payload(nodes, query)) as event:
-            return self._end(event, nodes, self._reranker.rerank(query, texts, self.top_n))
+            return self._end(event, nodes, self.reranker.rerank(query, texts, self.top_n))
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
@@ -81,7 +81,7 @@ class HFRerank(BaseNodePostprocessor, RerankAdapterBase):
         if not texts:
             return []
         with self.callback_manager.event(CBEventType.RERANKING, payload=self._payload(nodes, query)) as event:
-            return self._end(event, nodes, await self._reranker.arerank(query, texts, self.top_n))
+            return self._end(event, nodes, await self.reranker.arerank(query, texts, self.top_n))
 
     # -- what both share: LlamaIndex's events and the nodes in and out --------------------------------
     def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> tuple[str, list[str]]:

@@ -71,22 +71,22 @@ class HFSparseEmbedding(BaseSparseEmbedding, SparseAdapterBase):
         return await super().aget_text_embedding_batch(validate_texts(texts), show_progress)
 
     def _get_query_embedding(self, query: str) -> SparseEmbedding:
-        return self._sparse.embed_query(query)
+        return self.sparse_embedder.embed_query(query)
 
     async def _aget_query_embedding(self, query: str) -> SparseEmbedding:
-        return await self._sparse.aembed_query(query)
+        return await self.sparse_embedder.aembed_query(query)
 
     def _get_text_embedding(self, text: str) -> SparseEmbedding:
-        return self._sparse.embed_documents([validate_text(text)])[0]
+        return self.sparse_embedder.embed_documents([validate_text(text)])[0]
 
     async def _aget_text_embedding(self, text: str) -> SparseEmbedding:
-        return (await self._sparse.aembed_documents([validate_text(text)]))[0]
+        return (await self.sparse_embedder.aembed_documents([validate_text(text)]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
-        return self._sparse.embed_documents(texts)
+        return self.sparse_embedder.embed_documents(texts)
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
-        return await self._sparse.aembed_documents(texts)
+        return await self.sparse_embedder.aembed_documents(texts)
 
     # -- llama-index-vector-stores-qdrant's hybrid mode takes functions, not an embedding object ------
     def sparse_doc_fn(self, texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
@@ -100,11 +100,11 @@ class HFSparseEmbedding(BaseSparseEmbedding, SparseAdapterBase):
             ...     sparse_doc_fn=sparse.sparse_doc_fn,
             ...     sparse_query_fn=sparse.sparse_query_fn)  # doctest: +SKIP
         """
-        return _qdrant_lists(self._sparse.embed_documents(texts))
+        return _qdrant_lists(self.sparse_embedder.embed_documents(texts))
 
     def sparse_query_fn(self, texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
         """Queries' sparse vectors as Qdrant's hybrid store wants them (see :meth:`sparse_doc_fn`)."""
-        return _qdrant_lists(self._sparse.embed(texts, input_type="query"))
+        return _qdrant_lists(self.sparse_embedder.embed(texts, input_type="query"))
 
 
 def _qdrant_lists(vectors: list[SparseEmbedding]) -> tuple[list[list[int]], list[list[float]]]:
