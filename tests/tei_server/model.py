@@ -456,20 +456,7 @@ class ModelEmbedder(Embedder):
         """Run the module stack on the padded batch and return ``sentence_embedding``."""
         import torch
 
-        length = max(len(e.ids) for e in batch)
-        input_ids = torch.zeros((len(batch), length), dtype=torch.long)
-        type_ids = torch.zeros((len(batch), length), dtype=torch.long)
-        mask = torch.zeros((len(batch), length), dtype=torch.long)
-        for row, encoded in enumerate(batch):
-            n = len(encoded.ids)
-            input_ids[row, :n] = torch.tensor(encoded.ids, dtype=torch.long)
-            type_ids[row, :n] = torch.tensor(encoded.type_ids, dtype=torch.long)
-            mask[row, :n] = 1
-        features: dict[str, Any] = {
-            "input_ids": input_ids,
-            "attention_mask": mask,
-            "token_type_ids": type_ids,
-        }
+        features = _padded_features(batch)
         with torch.inference_mode():
             for module in self._modules:
                 features = module(features)

@@ -755,12 +755,7 @@ class TEIApp:
             outcomes = await asyncio.gather(*coros)
         finally:
             self.stats.inputs_finished(n)
-        results: list[_ItemResult] = []
-        for outcome in outcomes:
-            if isinstance(outcome, TEIError):
-                raise outcome
-            results.append(outcome)
-        return results
+        return _raise_first_error(outcomes)
 
     async def _embed_item(
         self, item: str | list[int], params: _EmbedParams, gate: _Gate, acquired: bool
@@ -883,12 +878,7 @@ class TEIApp:
             )
         finally:
             self.stats.inputs_finished(n)
-        results: list[_ItemResult] = []
-        for outcome in outcomes:
-            if isinstance(outcome, TEIError):
-                raise outcome
-            results.append(outcome)
-        return results
+        return _raise_first_error(outcomes)
 
     async def _rerank_item(
         self,
@@ -1012,3 +1002,13 @@ async def serve(
         if runner is not None:
             await runner.cleanup()
         await app.close()
+
+
+def _raise_first_error(outcomes: list[_ItemResult | TEIError]) -> list[_ItemResult]:
+    """The inputs' results in order, or the first input's error (TEI fails the whole request)."""
+    results: list[_ItemResult] = []
+    for outcome in outcomes:
+        if isinstance(outcome, TEIError):
+            raise outcome
+        results.append(outcome)
+    return results
